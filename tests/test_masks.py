@@ -1,0 +1,85 @@
+"""Mask maths and schedules against plain numpy references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.config import PruneConfig
+from workbench.errors import ConfigError
+from workbench.pruning import masks, schedules
+from workbench.pruning.api import compute_masks
+
+
+def _reference_mask(scores, sparsity):
+    k = int(np.floor(sparsity * scores.size + 0.5))
+    order = np.argsort(scores.ravel(), kind="stable")
+    keep = np.ones(scores.size)
+    keep[order[:k]] = 0
+    return keep.reshape(scores.shape)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.5, 0.9, 0.99])
+def test_mask_for_sparsity_prunes_the_lowest_scores(rng, sparsity):
+    scores = np.abs(rng.normal(size=(5, 5, 3, 8)))
+    mask = masks.mask_for_sparsity(scores, sparsity)
+    assert np.array_equal(mask, _reference_mask(scores, sparsity))
+    assert masks.sparsity_of(mask) == pytest.approx(round(sparsity * scores.size) / scores.size)
+    if 0 < sparsity:
+        assert scores[mask == 0].max() <= scores[mask == 1].min()
+
+
+def test_threshold_mask_and_threshold_for_sparsity(rng):
+    scores = np.abs(rng.normal(size=(100, 10)))
+    t = masks.threshold_for_sparsity(scores, 0.3)
+    assert t == np.sort(scores.ravel())[299]
+    mask = masks.mask_for_threshold(scores, t)
+    assert np.array_equal(mask, (scores > t).astype(np.float32))
+    assert masks.sparsity_of(mask) == pytest.approx(0.3)
+
+
+def test_global_masks_rank_across_layers(rng):
+    scores = {"a": rng.uniform(0, 1, (10, 10)), "b": rng.uniform(0.5, 1.5, (20,))}
+    out = masks.global_masks(scores, 0.5)
+    flat = np.concatenate([scores["a"].ravel(), scores["b"]])
+    cut = np.sort(flat)[59]
+    assert np.array_equal(out["a"], (scores["a"] > cut).astype(np.float32))
+    assert np.array_equal(out["b"], (scores["b"] > cut).astype(np.float32))
+    assert sum(int((m == 0).sum()) for m in out.values()) == 60
+
+
+def test_compute_masks_per_layer_and_threshold_targets(rng):
+    scores = {"conv1": rng.uniform(size=(5, 5, 1, 4)), "fc1": rng.uniform(size=(30, 10))}
+    per_layer = compute_masks(scores, PruneConfig(target="per_layer", sparsity=0.5, layer_sparsity={"fc1": 0.9}))
+    assert masks.sparsity_of(per_layer["conv1"]) == pytest.approx(0.5)
+    assert masks.sparsity_of(per_layer["fc1"]) == pytest.approx(0.9)
+    thresh = compute_masks(scores, PruneConfig(target="threshold", layer_threshold={"fc1": 0.25}))
+    assert np.array_equal(thresh["fc1"], (scores["fc1"] > 0.25).astype(np.float32))
+    assert thresh["conv1"].min() == 1.0
+
+
+def test_filter_l1_norms_and_kept_filters(rng):
+    kernel = rng.normal(size=(3, 3, 4, 6))
+    norms = masks.filter_l1_norms(kernel)
+    assert np.allclose(norms, [np.abs(kernel[..., j]).sum() for j in range(6)])
+    keep = masks.filters_to_keep(kernel, 0.5)
+    assert set(keep) == set(np.argsort(-norms)[:3])
+
+
+def test_polynomial_schedule_matches_agp_formula():
+    sched = schedules.PolynomialDecay(0.9, begin_step=10, end_step=110, frequency=10)
+    for step in (10, 35, 60, 110, 500):
+        p = min(1.0, (step - 10) / 100)
+        assert sched.sparsity_at(step) == pytest.approx(0.9 * (1 - (1 - p) ** 3))
+    assert sched.sparsity_at(0) == 0.0
+    assert [s for s in range(0, 130) if sched.should_update(s)] == list(range(10, 111, 10))
+
+
+def test_schedules_round_trip_through_registry():
+    for sched in (schedules.OneShot(0.8, step=3), schedules.PolynomialDecay(0.5, 0, 100, 0.1, 2.0, 7)):
+        again = schedules.get(schedules.serialize(sched))
+        assert type(again) is type(sched) and again.get_config() == sched.get_config()
+    with pytest.raises(ConfigError, match="Unknown pruning schedule"):
+        schedules.get({"class_name": "cosine"})
+    with pytest.raises(ConfigError, match="end_step"):
+        schedules.PolynomialDecay(0.5, 10, 10)

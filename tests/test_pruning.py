@@ -1,0 +1,163 @@
+"""Pruning wrapper, Taylor saliency, AGP fine-tuning, structured pruning and the sensitivity scan."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from workbench.config import PruneConfig, TrainConfig
+from workbench.errors import ConfigError, ModelError
+from workbench.models import lenet5
+from workbench.pruning import criteria
+from workbench.pruning.api import get_masks, prune_model, set_sparsity, strip_pruning
+from workbench.pruning.masks import filters_to_keep, sparsity_of
+from workbench.pruning.sensitivity import sensitivity_scan
+from workbench.pruning.structured import prune_filters
+from workbench.pruning.wrapper import PruneWrapper, wrapped_layers
+from workbench.train import accuracy, fit
+
+
+def test_per_layer_pruning_hits_each_target_exactly(trained_lenet):
+    targets = {"conv1": 0.3, "conv2": 0.6, "fc1": 0.95, "fc2": 0.5}
+    pruned, report = prune_model(trained_lenet, PruneConfig(target="per_layer", layer_sparsity=targets))
+    assert {layer.name: round(layer.sparsity, 3) for layer in report.layers} == targets
+    for layer in wrapped_layers(pruned):
+        kernel = layer.layer.kernel.numpy()
+        mask = layer.get_mask()
+        # The lowest-|w| weights are the pruned ones.
+        assert np.abs(kernel[mask == 0]).max() <= np.abs(kernel[mask == 1]).min()
+    assert all(isinstance(layer, keras.layers.Layer) for layer in trained_lenet.layers)
+    assert not any(isinstance(layer, PruneWrapper) for layer in trained_lenet.layers), "input model must not change"
+
+
+def test_wrapped_forward_equals_numpy_reference(trained_lenet, small_mnist):
+    pruned, _ = prune_model(trained_lenet, PruneConfig(sparsity=0.8))
+    x = small_mnist.x_test[:3]
+    fc_in = keras.Model(pruned.inputs, pruned.get_layer("flatten").output)(x).numpy()
+    fc1 = pruned.get_layer("fc1")
+    expected = np.maximum(fc_in @ (fc1.layer.kernel.numpy() * fc1.get_mask()) + fc1.layer.bias.numpy(), 0)
+    got = keras.Model(pruned.inputs, fc1.output)(x).numpy()
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_strip_and_save_keep_masks(trained_lenet, small_mnist, tmp_path):
+    pruned, _ = prune_model(trained_lenet, PruneConfig(sparsity=0.9))
+    x = small_mnist.x_test[:16]
+    plain = strip_pruning(pruned)
+    assert np.allclose(plain(x).numpy(), pruned(x).numpy(), atol=1e-6)
+    assert np.count_nonzero(plain.get_layer("fc1").kernel.numpy()) == np.count_nonzero(get_masks(pruned)["fc1"])
+    pruned.save(tmp_path / "p.keras")
+    loaded = keras.saving.load_model(tmp_path / "p.keras", safe_mode=True)
+    assert all(np.array_equal(get_masks(loaded)[k], v) for k, v in get_masks(pruned).items())
+    assert np.allclose(loaded(x).numpy(), pruned(x).numpy(), atol=1e-6)
+
+
+def test_set_sparsity_is_reversible(trained_lenet, small_mnist):
+    pruned, _ = prune_model(trained_lenet, PruneConfig(sparsity=0.0))
+    x = small_mnist.x_test[:8]
+    before = pruned(x).numpy()
+    set_sparsity(pruned, "fc1", 0.9)
+    assert sparsity_of(get_masks(pruned)["fc1"]) == pytest.approx(0.9)
+    assert not np.allclose(pruned(x).numpy(), before)
+    set_sparsity(pruned, "fc1", 0.0)
+    assert np.allclose(pruned(x).numpy(), before, atol=1e-6)
+    with pytest.raises(ModelError, match="No prunable layer named 'nope'"):
+        set_sparsity(pruned, "nope", 0.5)
+
+
+def test_taylor_scores_match_numpy_gradient(rng):
+    """Softmax regression: dL/dW = x^T (p - onehot) / N, so |W * dL/dW| has a closed form."""
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax", name="fc")])
+    model.get_layer("fc").set_weights([rng.normal(size=(6, 3)).astype("float32"), np.zeros(3, "float32")])
+    x = rng.normal(size=(40, 6)).astype("float32")
+    y = rng.integers(0, 3, 40)
+    pruned, _ = prune_model(model, PruneConfig(sparsity=0.0))
+    got = criteria.accumulate_taylor(pruned, wrapped_layers(pruned), x, y, batch_size=40, batches=1)["fc"]
+    w = model.get_layer("fc").kernel.numpy().astype(np.float64)
+    logits = x @ w
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    grad = x.T @ (p - np.eye(3)[y]) / len(x)
+    assert np.allclose(got, np.abs(w * grad), rtol=1e-4, atol=1e-6)
+
+
+def test_taylor_pruning_needs_data_and_differs_from_magnitude(trained_lenet, small_mnist):
+    with pytest.raises(ConfigError, match="needs data"):
+        prune_model(trained_lenet, PruneConfig(criterion="taylor"))
+    data = (small_mnist.x_train[:512], small_mnist.y_train[:512])
+    taylor, _ = prune_model(trained_lenet, PruneConfig(sparsity=0.5, criterion="taylor"), data=data)
+    magnitude, _ = prune_model(trained_lenet, PruneConfig(sparsity=0.5))
+    assert sparsity_of(np.concatenate([m.ravel() for m in get_masks(taylor).values()])) == pytest.approx(0.5, abs=1e-4)
+    assert not np.array_equal(get_masks(taylor)["fc1"], get_masks(magnitude)["fc1"])
+
+
+@pytest.mark.slow
+def test_agp_fine_tuning_reaches_target_and_zeros_stay_zero(trained_lenet, small_mnist):
+    config = PruneConfig(sparsity=0.8, target="per_layer", schedule="polynomial", frequency=5)
+    pruned, report = prune_model(trained_lenet, config)
+    assert report.sparsity == 0.0
+    fit(pruned, (small_mnist.x_train[:1024], small_mnist.y_train[:1024]), TrainConfig(epochs=2), prune=config)
+    for layer in wrapped_layers(pruned):
+        mask = layer.get_mask()
+        assert sparsity_of(mask) == pytest.approx(0.8, abs=1e-3)
+        assert np.all(layer.effective_kernel()[mask == 0] == 0.0)
+    assert accuracy(pruned, small_mnist.x_test, small_mnist.y_test) > 0.85
+
+
+def test_unknown_layers_in_config_are_refused(trained_lenet):
+    with pytest.raises(ConfigError, match="not prunable here"):
+        prune_model(trained_lenet, PruneConfig(target="per_layer", layer_sparsity={"fc9": 0.5}))
+    with pytest.raises(ConfigError, match="exclude names"):
+        prune_model(trained_lenet, PruneConfig(exclude=("fc9",)))
+    with pytest.raises(ModelError, match="no Conv2D"):
+        prune_model(keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten()]))
+
+
+def test_filter_pruning_removes_channels_and_matches_zeroed_model(trained_lenet, small_mnist):
+    smaller, report = prune_filters(trained_lenet, 0.5)
+    assert smaller.get_layer("conv1").filters == 10 and smaller.get_layer("conv2").filters == 25
+    assert smaller.get_layer("fc1").kernel.shape == (4 * 4 * 25, 500)
+    assert report.params_after < report.params_before / 2 and report.macs_after < report.macs_before / 2
+    reference = keras.models.clone_model(trained_lenet)
+    reference.set_weights(trained_lenet.get_weights())
+    for name in ("conv1", "conv2"):
+        layer = reference.get_layer(name)
+        kernel, bias = layer.get_weights()
+        drop = np.setdiff1d(np.arange(kernel.shape[-1]), filters_to_keep(kernel, 0.5))
+        kernel[..., drop] = 0
+        bias[drop] = 0
+        layer.set_weights([kernel, bias])
+    x = small_mnist.x_test[:32]
+    assert np.allclose(smaller(x).numpy(), reference(x).numpy(), atol=1e-5)
+
+
+def test_filter_pruning_functional_model_with_batchnorm(rng):
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(8, 3, use_bias=False, name="c1")(inputs)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.ReLU(name="r1")(x)
+    x = keras.layers.Conv2D(6, 3, name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(4, name="fc")(x)
+    model = keras.Model(inputs, outputs)
+    bn = model.get_layer("bn1")
+    bn.moving_mean.assign(rng.normal(size=8))
+    bn.moving_variance.assign(rng.uniform(0.5, 2, 8))
+    smaller, report = prune_filters(model, layer_sparsity={"c1": 0.5, "c2": 0.5})
+    assert [entry["filters_after"] for entry in report.layers] == [4, 3]
+    assert smaller.get_layer("bn1").moving_mean.shape == (4,) and smaller.get_layer("fc").kernel.shape == (3, 4)
+    assert smaller(rng.normal(size=(2, 12, 12, 3)).astype("float32")).shape == (2, 4)
+
+
+def test_sensitivity_scan_returns_a_frame_and_leaves_model_unchanged(trained_lenet, small_mnist):
+    pruned, _ = prune_model(trained_lenet, PruneConfig(sparsity=0.0))
+    before = {k: v.copy() for k, v in get_masks(pruned).items()}
+    x, y = small_mnist.x_test[:300], small_mnist.y_test[:300]
+    frame = sensitivity_scan(pruned, (x, y), sparsities=(0.0, 0.5, 0.99), layers=["conv1", "fc1"])
+    assert list(frame.columns) == ["layer", "sparsity", "accuracy", "params"] and len(frame) == 6
+    base = accuracy(trained_lenet, x, y)
+    assert np.allclose(frame[frame.sparsity == 0.0].accuracy, base)
+    conv1 = frame[frame.layer == "conv1"].set_index("sparsity").accuracy
+    assert conv1[0.99] < conv1[0.0]
+    assert all(np.array_equal(get_masks(pruned)[k], v) for k, v in before.items())

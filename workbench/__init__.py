@@ -1,0 +1,27 @@
+"""CNN Compression Workbench: prune, quantize (QAT) and export CNNs to int8 TFLite, with measured sizes.
+
+The core never imports a UI package; widgets live in ``workbench.widgets``.
+"""
+
+from workbench.config import PruneConfig, QuantConfig, TrainConfig
+from workbench.data import Dataset, load_dataset, load_folder, load_npz
+from workbench.errors import ConfigError, DataError, ModelError, WorkbenchError
+from workbench.export import evaluate_tflite, export_tflite, to_c_array
+from workbench.metrics import SizeReport, layer_table, size_report
+from workbench.models import build_model, lenet5, lenet5_classic, load_user_model, mobilenet_v1
+from workbench.pipeline import compress
+from workbench.pruning.api import prune_model, strip_pruning
+from workbench.pruning.sensitivity import sensitivity_scan
+from workbench.pruning.structured import prune_filters
+from workbench.quantization.api import quantize_model
+from workbench.report import CompressionReport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompressionReport", "ConfigError", "DataError", "Dataset", "ModelError", "PruneConfig", "QuantConfig",
+    "SizeReport", "TrainConfig", "WorkbenchError", "build_model", "compress", "evaluate_tflite", "export_tflite",
+    "layer_table", "lenet5", "lenet5_classic", "load_dataset", "load_folder", "load_npz", "load_user_model",
+    "mobilenet_v1", "prune_filters", "prune_model", "quantize_model", "sensitivity_scan", "size_report",
+    "strip_pruning", "to_c_array",
+]

@@ -1,0 +1,168 @@
+"""The ``workbench`` command: compress, evaluate, info."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _parse_layer_values(text: str, cast, what: str) -> dict:
+    out = {}
+    for item in filter(None, (text or "").split(",")):
+        if "=" not in item:
+            raise SystemExit(f"error: {what} takes name=value pairs separated by commas. Received: {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = cast(v)
+        except ValueError:
+            raise SystemExit(f"error: {what}: {v!r} is not a number (in {item!r}).") from None
+    return out
+
+
+def _table(rows, headers=None) -> str:
+    rows = [tuple(map(str, r)) for r in rows]
+    if headers:
+        rows = [tuple(headers)] + rows
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    if headers:
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_compress(args) -> int:
+    from tqdm import tqdm
+
+    from workbench.config import PruneConfig, QuantConfig, TrainConfig
+    from workbench.pipeline import STAGES, compress
+
+    prune = PruneConfig(sparsity=args.sparsity, target=args.target, criterion=args.criterion,
+                        schedule=args.schedule,
+                        layer_sparsity=_parse_layer_values(args.layer_sparsity, float, "--layer-sparsity"))
+    quant = QuantConfig(weight_bits=args.bits, activation_bits=args.activation_bits,
+                        layer_weight_bits=_parse_layer_values(args.layer_bits, int, "--layer-bits"))
+    common = {"batch_size": args.batch_size, "seed": args.seed, "limit": args.limit}
+    baseline = TrainConfig(epochs=args.baseline_epochs, learning_rate=1e-3, **common)
+    finetune = TrainConfig(epochs=args.epochs, learning_rate=5e-4, **common)
+    qat = TrainConfig(epochs=args.qat_epochs, learning_rate=1e-4, **common)
+    if args.model.endswith(".keras"):
+        from workbench.models.loading import load_user_model
+
+        model = load_user_model(args.model)
+    else:
+        model = args.model
+    bar = tqdm(total=len(STAGES), desc="compress", unit="stage", file=sys.stderr, disable=args.quiet)
+    batches = tqdm(desc="training", unit="batch", file=sys.stderr, disable=args.quiet, leave=False)
+
+    def on_stage(stage, info):
+        if stage != "data":
+            bar.update(1)
+        bar.set_postfix_str(stage)
+
+    def on_record(record):
+        if record["kind"] == "batch":
+            batches.update(record["step"] - batches.n if record["step"] > batches.n else 0)
+            batches.set_postfix(phase=record["phase"], acc=f"{record['accuracy']:.3f}")
+        else:
+            batches.reset()
+
+    try:
+        report = compress(model, args.dataset, prune=prune, quant=quant, baseline=baseline, finetune=finetune,
+                          qat=qat, out_dir=args.out, int8_io=args.int8_io, on_stage=on_stage,
+                          on_record=on_record)
+    except KeyboardInterrupt:
+        bar.close()
+        print("\ninterrupted: nothing was written to the output folder.", file=sys.stderr)
+        return 130
+    finally:
+        batches.close()
+        bar.close()
+    print(_table(report.summary_rows()))
+    print()
+    print(_table([(k, f"{v:.3f}") for k, v in report.sparsity["layers"].items()], ["layer", "sparsity"]))
+    if args.out:
+        print(f"\nwrote {', '.join(report.files.values())}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from workbench.data import load_dataset
+    from workbench.export.tflite import evaluate_tflite
+
+    data = load_dataset(args.dataset)
+    acc = evaluate_tflite(args.file, data.x_test, data.y_test)
+    print(f"accuracy {acc:.4f} on {len(data.y_test)} test images of {data.name} ({data.source})")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from workbench.export.tflite import gzip_size, load_tflite_bytes
+    from workbench.metrics.size import entropy_coded_bytes, layer_table
+
+    if args.file.endswith(".tflite"):
+        data = load_tflite_bytes(args.file)
+        total, rows = entropy_coded_bytes(data)
+        print(_table([(r["tensor"][:60], "x".join(map(str, r["shape"])), r["raw_bytes"], r["nonzeros"],
+                       r["distinct"], r["format"], r["coded_bytes"]) for r in rows],
+                     ["tensor", "shape", "bytes", "nonzeros", "distinct", "coding", "coded_bytes"]))
+        print(f"\n.tflite {len(data):,} bytes; gzip -9 {gzip_size(data):,} bytes; entropy-coded {total:,} bytes")
+        return 0
+    from workbench.models.loading import load_user_model
+
+    model = load_user_model(args.file)
+    table = layer_table(model)
+    print(_table(table.assign(sparsity=table.sparsity.map("{:.3f}".format)).values.tolist(), list(table.columns)))
+    print(f"\n{model.count_params():,} parameters, {4 * model.count_params():,} fp32 bytes")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="CNN Compression Workbench")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compress", help="prune -> fine-tune -> QAT -> int8 .tflite, with a report")
+    c.add_argument("--model", default="lenet5", help="lenet5, lenet5_classic, mobilenet_v1 or a trained .keras file")
+    c.add_argument("--dataset", default="mnist", help="mnist or fashion_mnist")
+    c.add_argument("--sparsity", type=float, default=0.9, help="fraction of weights to prune, in [0, 1)")
+    c.add_argument("--target", default="global", choices=["global", "per_layer"])
+    c.add_argument("--layer-sparsity", default="", help="per-layer sparsities, e.g. conv1=0.4,fc1=0.95")
+    c.add_argument("--criterion", default="magnitude", choices=["magnitude", "taylor"])
+    c.add_argument("--schedule", default="polynomial", choices=["one_shot", "polynomial"])
+    c.add_argument("--bits", type=int, default=8, help="weight bits, 2..8")
+    c.add_argument("--layer-bits", default="", help="per-layer weight bits, e.g. fc1=5")
+    c.add_argument("--activation-bits", type=int, default=8, help="activation bits, 2..8")
+    c.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs after pruning")
+    c.add_argument("--baseline-epochs", type=int, default=8)
+    c.add_argument("--qat-epochs", type=int, default=3)
+    c.add_argument("--batch-size", type=int, default=128)
+    c.add_argument("--limit", type=int, default=0, help="use at most this many training images (0 = all)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--int8-io", action="store_true", help="int8 model input and output instead of float")
+    c.add_argument("--out", default=None, help="folder for model_int8.tflite, model_pruned.keras, report.json")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(func=cmd_compress)
+    e = sub.add_parser("evaluate", help="accuracy of an int8 .tflite on a dataset's test split")
+    e.add_argument("file")
+    e.add_argument("--dataset", default="mnist")
+    e.set_defaults(func=cmd_evaluate)
+    i = sub.add_parser("info", help="per-layer summary of a .tflite or .keras file")
+    i.add_argument("file")
+    i.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None) -> int:
+    from workbench.errors import WorkbenchError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

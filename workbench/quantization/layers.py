@@ -1,0 +1,108 @@
+"""QuantWeightLayer: the QAT form of a Conv2D, DepthwiseConv2D or Dense layer.
+
+It holds the (BN-folded) kernel and bias, the pruning mask, and the activation range as
+non-trainable variables, so all of them are saved and exported with the model. Forward pass:
+fake_quant_w(kernel * mask) -> conv/matmul + bias -> fused activation -> fake_quant_a(EMA range)
+(-> softmax, left to the converter's calibration, for a classifier head).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from workbench.config import check_bits
+from workbench.nn.forward import apply_activation, linear_forward, output_shape
+from workbench.quantization import fake_quant
+
+
+@keras.saving.register_keras_serializable(package="workbench")
+class QuantWeightLayer(keras.layers.Layer):
+    """Quantization-aware conv / depthwise / dense layer with a fixed pruning mask."""
+
+    def __init__(self, args: dict, kernel_shape, activation: str = "linear", weight_bits: int = 8,
+                 activation_bits: int = 8, ema_decay: float = 0.99, **kwargs):
+        super().__init__(**kwargs)
+        self.args = dict(args)
+        for key in ("strides", "dilation_rate"):
+            if key in self.args:
+                self.args[key] = tuple(self.args[key])
+        self.args["use_bias"] = True
+        self.kernel_shape = tuple(int(d) for d in kernel_shape)
+        self.activation = activation
+        self.weight_bits = check_bits(weight_bits, "weight_bits")
+        self.activation_bits = check_bits(activation_bits, "activation_bits")
+        self.ema_decay = float(ema_decay)
+
+    @property
+    def kind(self) -> str:
+        return self.args["kind"]
+
+    def build(self, input_shape):
+        out = self.kernel_shape[-1] if self.kind != "depthwise" else self.kernel_shape[-2] * self.kernel_shape[-1]
+        self.kernel = self.add_weight(name="kernel", shape=self.kernel_shape, initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(out,), initializer="zeros")
+        self.mask = self.add_weight(name="mask", shape=self.kernel_shape, initializer="ones", trainable=False)
+        self.act_min = self.add_weight(name="act_min", shape=(), initializer="zeros", trainable=False)
+        self.act_max = self.add_weight(name="act_max", shape=(), initializer="zeros", trainable=False)
+        self.act_steps = self.add_weight(name="act_steps", shape=(), initializer="zeros", trainable=False)
+        self.built = True
+
+    def quantized_kernel(self):
+        return fake_quant.quantize_weights(self.kernel * self.mask, self.weight_bits, self.kind)
+
+    def call(self, inputs, training=None):
+        y = linear_forward(inputs, self.quantized_kernel(), self.bias, self.args)
+        head = self.activation == "softmax"
+        y = y if head else apply_activation(y, self.activation)
+        if training:
+            lo, hi = fake_quant.ema_update(self.act_min, self.act_max, tf.reduce_min(y), tf.reduce_max(y),
+                                           self.ema_decay, tf.equal(self.act_steps, 0.0))
+            self.act_min.assign(lo)
+            self.act_max.assign(hi)
+            self.act_steps.assign_add(1.0)
+        y = fake_quant.quantize_activations(y, self.act_min, self.act_max, self.activation_bits)
+        return tf.nn.softmax(y) if head else y
+
+    def compute_output_shape(self, input_shape):
+        return output_shape(input_shape, self.kernel_shape, self.args)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(args=self.args, kernel_shape=list(self.kernel_shape), activation=self.activation,
+                      weight_bits=self.weight_bits, activation_bits=self.activation_bits, ema_decay=self.ema_decay)
+        return config
+
+    @property
+    def calibrated(self) -> bool:
+        return float(self.act_steps.numpy()) > 0
+
+    def integer_kernel(self) -> np.ndarray:
+        """The quantized kernel as integers on the symmetric grid (the values TFLite stores)."""
+        w = self.quantized_kernel().numpy()
+        flat = w.reshape(-1, w.shape[-1]) if self.kind != "depthwise" else w.reshape(-1, w.shape[-2] * w.shape[-1])
+        if self.kind == "dense":
+            m = np.abs(w).max()
+        else:
+            m = np.abs(flat).max(axis=0)
+        scale = fake_quant.weight_scale(m, self.weight_bits)
+        return np.round(flat / scale).astype(np.int32).reshape(w.shape)
+
+
+@keras.saving.register_keras_serializable(package="workbench")
+class Absorbed(keras.layers.Layer):
+    """Stands where a BatchNormalization or activation was folded/fused into the preceding layer."""
+
+    def __init__(self, absorbed_into: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.absorbed_into = absorbed_into
+
+    def call(self, inputs, *args, **kwargs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "absorbed_into": self.absorbed_into}

@@ -1,0 +1,108 @@
+"""Training and fine-tuning with observers: records per batch/epoch and a cooperative stop."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+
+from workbench.config import PruneConfig, TrainConfig
+from workbench.pruning.criteria import loss_for
+
+
+class RecordCallback(keras.callbacks.Callback):
+    """Emit dict records (phase, epoch, step, loss, accuracy, ...) to ``on_record``; honour a stop event."""
+
+    def __init__(self, on_record: Callable[[dict], None] | None = None, stop: threading.Event | None = None,
+                 every: int = 10, phase: str = "train"):
+        super().__init__()
+        self.on_record = on_record
+        self.stop = stop
+        self.every = max(1, int(every))
+        self.phase = phase
+        self.epoch = 0
+        self.step = 0
+        self.stopped = False
+
+    def _emit(self, record):
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        logs = logs or {}
+        if self.step % self.every == 0:
+            self._emit({"phase": self.phase, "kind": "batch", "epoch": self.epoch, "step": self.step,
+                        "loss": float(logs.get("loss", math.nan)), "accuracy": float(logs.get("accuracy", math.nan))})
+        if self.stop is not None and self.stop.is_set():
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self._emit({"phase": self.phase, "kind": "epoch", "epoch": epoch + 1, "step": self.step,
+                    "loss": float(logs.get("loss", math.nan)), "accuracy": float(logs.get("accuracy", math.nan)),
+                    "val_loss": float(logs.get("val_loss", math.nan)),
+                    "val_accuracy": float(logs.get("val_accuracy", math.nan))})
+
+
+@dataclasses.dataclass
+class TrainReport:
+    epochs_run: int
+    steps: int
+    seconds: float
+    history: dict
+    stopped: bool
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def compile_model(model: keras.Model, learning_rate: float) -> None:
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss_for(model), metrics=["accuracy"])
+
+
+def fit(model: keras.Model, data, config: TrainConfig | None = None, prune: PruneConfig | None = None,
+        on_record=None, stop: threading.Event | None = None, validation=None, phase: str = "train",
+        callbacks=(), record_every: int = 10) -> TrainReport:
+    """Train ``model`` in place on ``data`` = (x, y).
+
+    With ``prune`` using the polynomial schedule (and a PruneWrapper model), sparsity rises along
+    the AGP schedule; otherwise masks stay fixed. ``stop`` ends training after the current batch.
+    """
+    from workbench.pruning.callbacks import PruningCallback
+
+    config = config or TrainConfig()
+    x, y = data
+    if config.limit:
+        x, y = x[:config.limit], y[:config.limit]
+    keras.utils.set_random_seed(config.seed)
+    compile_model(model, config.learning_rate)
+    steps_per_epoch = math.ceil(len(x) / config.batch_size)
+    recorder = RecordCallback(on_record, stop, every=record_every, phase=phase)
+    cbs = [recorder, *callbacks]
+    pruner = None
+    if prune is not None and prune.schedule == "polynomial":
+        pruner = PruningCallback(prune, config.epochs * steps_per_epoch, data=(x, y), batch_size=config.batch_size)
+        cbs.insert(0, pruner)
+    start = time.perf_counter()
+    history = model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=cbs,
+                        validation_data=validation, shuffle=True)
+    return TrainReport(len(history.history.get("loss", [])), recorder.step, time.perf_counter() - start,
+                       {k: [float(v) for v in vals] for k, vals in history.history.items()}, recorder.stopped)
+
+
+def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
+    """Top-1 accuracy of a Keras model."""
+    preds = []
+    for start in range(0, len(x), batch_size):
+        preds.append(np.asarray(model(x[start:start + batch_size], training=False)).argmax(axis=-1))
+    return float((np.concatenate(preds) == np.asarray(y)).mean()) if preds else float("nan")
