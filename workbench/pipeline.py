@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import threading
 import time
@@ -13,7 +14,7 @@ from workbench.config import PruneConfig, QuantConfig, TrainConfig
 from workbench.data import Dataset, load_dataset
 from workbench.errors import ConfigError
 from workbench.export.tflite import export_tflite, evaluate_tflite
-from workbench.io import atomic_path, write_bytes, write_text
+from workbench.io import atomic_path
 from workbench.metrics.size import fp32_bytes, size_report
 from workbench.models.loading import check_model
 from workbench.models.zoo import build_model
@@ -129,14 +130,16 @@ def compress(model="lenet5", dataset="mnist", prune: PruneConfig | None = None, 
 
 
 def write_outputs(out_dir, tflite: bytes, pruned: keras.Model, report: CompressionReport) -> dict:
-    """Write the three outputs atomically; a failure leaves no partial file behind."""
+    """Write the three outputs all-or-nothing: each goes to a temporary file, renamed only when all are written."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"tflite": str(out / "model_int8.tflite"), "pruned": str(out / "model_pruned.keras"),
              "report": str(out / "report.json")}
-    write_bytes(files["tflite"], tflite)
-    with atomic_path(files["pruned"], suffix=".keras") as tmp:
-        pruned.save(tmp)
     report.files = files
-    write_text(files["report"], report.to_json())
+    with contextlib.ExitStack() as stack:
+        tmp = {key: stack.enter_context(atomic_path(path, suffix=pathlib.Path(path).suffix))
+               for key, path in files.items()}
+        tmp["tflite"].write_bytes(tflite)
+        pruned.save(tmp["pruned"])
+        tmp["report"].write_text(report.to_json())
     return files

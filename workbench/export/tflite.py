@@ -7,6 +7,7 @@ import dataclasses
 import gzip
 import os
 import pathlib
+import warnings
 
 import numpy as np
 
@@ -79,7 +80,8 @@ def convert_int8(model, representative_images: np.ndarray, int8_io: bool = False
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
-        with _quiet():
+        with _quiet(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             return bytes(converter.convert())
     except Exception as exc:  # the converter raises many types; report them as one
         raise ModelError(f"TFLite int8 conversion failed for model {model.name!r}: {exc}") from exc

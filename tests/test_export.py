@@ -1,0 +1,92 @@
+"""int8 export: pruned zeros inside the .tflite, accuracy against the QAT model, int8 I/O, bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.config import PruneConfig, QuantConfig, TrainConfig
+from workbench.errors import ModelError
+from workbench.export import evaluate_tflite, export_tflite, load_tflite_bytes, predict_tflite, to_c_array
+from workbench.metrics.tflite_tensors import weight_tensors
+from workbench.pruning.api import get_masks, prune_model
+from workbench.quantization.api import quantize_model
+from workbench.train import accuracy, fit
+
+# Keras kernel layout -> TFLite layout: conv HWIO -> OHWI, dense (in, out) -> (out, in).
+TO_TFLITE = {4: (3, 0, 1, 2), 2: (1, 0)}
+
+
+@pytest.fixture(scope="module")
+def exported(trained_lenet, small_mnist, tmp_path_factory):
+    pruned, _ = prune_model(trained_lenet, PruneConfig(sparsity=0.85))
+    qat, _ = quantize_model(pruned, QuantConfig(layer_weight_bits={"fc1": 4}),
+                            calibration_data=small_mnist.x_train[:512])
+    fit(qat, (small_mnist.x_train[:1024], small_mnist.y_train[:1024]), TrainConfig(epochs=1, learning_rate=1e-4))
+    path = tmp_path_factory.mktemp("export") / "m.tflite"
+    data, report = export_tflite(qat, small_mnist.x_train[:200], path=path)
+    return {"pruned": pruned, "qat": qat, "data": data, "report": report, "path": path}
+
+
+def test_pruned_weights_are_exactly_zero_in_the_int8_tensors(exported):
+    masks = get_masks(exported["pruned"])
+    tensors = weight_tensors(exported["data"])
+    assert all(t.values.dtype == np.int8 for t in tensors)
+    matched = 0
+    for name, mask in masks.items():
+        expected_shape = tuple(np.transpose(mask, TO_TFLITE[mask.ndim]).shape)
+        found = [t for t in tensors if t.shape == expected_shape]
+        assert len(found) == 1, f"no unique int8 tensor of shape {expected_shape} for {name}"
+        stored = found[0].values
+        mask_t = np.transpose(mask, TO_TFLITE[mask.ndim])
+        assert np.all(stored[mask_t == 0] == 0), f"{name}: a pruned weight is non-zero in the .tflite"
+        assert np.count_nonzero(stored) <= np.count_nonzero(mask_t)
+        matched += 1
+    assert matched == 4
+    fc1 = [t for t in tensors if t.shape == (500, 800)][0]
+    assert np.unique(fc1.values).size <= 15, "4-bit fc1 must use at most 15 levels"
+    assert fc1.packed_int4 and fc1.nbytes == 500 * 800 // 2, "4-bit weights are stored packed, two per byte"
+
+
+def test_int8_artifact_tracks_the_qat_model(exported, small_mnist):
+    x, y = small_mnist.x_test, small_mnist.y_test
+    acc_int8 = evaluate_tflite(exported["path"], x, y)
+    acc_qat = accuracy(exported["qat"], x, y)
+    assert abs(acc_int8 - acc_qat) <= 0.01
+    assert acc_int8 > 0.9
+    agree = (predict_tflite(exported["data"], x[:300]).argmax(1) == exported["qat"](x[:300]).numpy().argmax(1))
+    assert agree.mean() > 0.97
+    assert exported["report"].tflite_bytes == len(exported["data"]) == exported["path"].stat().st_size
+    assert exported["report"].gzip_bytes < exported["report"].tflite_bytes
+
+
+def test_int8_input_and_output_option(exported, small_mnist):
+    data, report = export_tflite(exported["qat"], small_mnist.x_train[:100], int8_io=True)
+    from workbench.export import interpreter
+
+    interp = interpreter(data)
+    assert interp.get_input_details()[0]["dtype"] == np.int8 and interp.get_output_details()[0]["dtype"] == np.int8
+    assert report.int8_io
+    acc = evaluate_tflite(data, small_mnist.x_test, small_mnist.y_test)
+    assert abs(acc - evaluate_tflite(exported["data"], small_mnist.x_test, small_mnist.y_test)) <= 0.01
+
+
+def test_bad_tflite_files_are_refused(tmp_path, small_mnist):
+    with pytest.raises(ModelError, match="Not a TFLite model"):
+        load_tflite_bytes(b"hello world, not a model")
+    with pytest.raises(ModelError, match="No such file"):
+        evaluate_tflite(tmp_path / "missing.tflite", small_mnist.x_test, small_mnist.y_test)
+
+
+def test_export_refuses_wrong_representative_shape(exported):
+    with pytest.raises(ModelError, match="expects"):
+        export_tflite(exported["qat"], np.zeros((4, 32, 32, 1), np.float32))
+
+
+def test_c_array_round_trips(exported):
+    source = to_c_array(exported["data"], "g_lenet")
+    body = source.split("{", 1)[1].split("}", 1)[0]
+    values = bytes(int(v, 16) for v in body.replace("\n", "").split(",") if v.strip())
+    assert values == exported["data"] and f"g_lenet_len = {len(exported['data'])}" in source
+    with pytest.raises(ModelError, match="C identifier"):
+        to_c_array(b"x", "not valid")

@@ -1,0 +1,159 @@
+"""Fake quantization, BN folding and the QAT transform against numpy references."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from workbench.config import PruneConfig, QuantConfig
+from workbench.errors import ConfigError, ModelError
+from workbench.pruning.api import prune_model, get_masks
+from workbench.quantization import fake_quant
+from workbench.quantization.api import quant_layers, quantize_model
+from workbench.quantization.bn_fold import fold_batchnorm
+
+
+def _ref_symmetric(w, m, bits):
+    """Numpy FakeQuant with narrow range over [-m, m] (TF's nudged floor(x + 0.5) rounding)."""
+    q = 2 ** (bits - 1) - 1
+    scale = m / q
+    clamped = np.clip(w, -m, m)
+    return np.floor((clamped + m) / scale + 0.5) * scale - m
+
+
+def _ref_asymmetric(x, lo, hi, bits):
+    qmax = 2 ** bits - 1
+    scale = (hi - lo) / qmax
+    zero = np.clip(np.round(-lo / scale), 0, qmax)
+    nlo, nhi = -zero * scale, (qmax - zero) * scale
+    return np.floor((np.clip(x, nlo, nhi) - nlo) / scale + 0.5) * scale + nlo
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_dense_weights_per_tensor_match_reference_and_level_count(rng, bits):
+    w = rng.uniform(-1, 1, size=(64, 32)).astype(np.float32)
+    w[0, 0], w[0, 1] = 1.0, -1.0  # both ends of the symmetric range are used
+    got = fake_quant.quantize_weights(tf.constant(w), bits, "dense").numpy()
+    m = np.abs(w).max()
+    assert np.allclose(got, _ref_symmetric(w, m, bits), atol=1e-6 * m)
+    assert len(np.unique(np.round(got / (m / (2 ** (bits - 1) - 1))))) == fake_quant.weight_levels(bits)
+    assert np.all(got[w == 0] == 0)
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_conv_weights_are_per_output_channel(rng, bits):
+    w = (rng.normal(size=(3, 3, 4, 5)) * np.arange(1, 6)).astype(np.float32)
+    w[0, 0, 0, :] = 0.0
+    got = fake_quant.quantize_weights(tf.constant(w), bits, "conv").numpy()
+    for c in range(5):
+        m = np.abs(w[..., c]).max()
+        assert np.allclose(got[..., c], _ref_symmetric(w[..., c], m, bits), atol=1e-6 * m)
+    assert np.all(got[0, 0, 0, :] == 0.0)
+
+
+def test_depthwise_weights_are_per_channel_over_in_times_multiplier(rng):
+    w = (rng.normal(size=(3, 3, 4, 2)) * np.arange(1, 9).reshape(4, 2)).astype(np.float32)
+    got = fake_quant.quantize_weights(tf.constant(w), 4, "depthwise").numpy()
+    for i in range(4):
+        for j in range(2):
+            m = np.abs(w[:, :, i, j]).max()
+            assert np.allclose(got[:, :, i, j], _ref_symmetric(w[:, :, i, j], m, 4), atol=1e-6 * m)
+
+
+@pytest.mark.parametrize("bits", [2, 5, 8])
+def test_activation_fake_quant_matches_reference(rng, bits):
+    x = rng.uniform(-2, 7, size=1000).astype(np.float32)
+    got = fake_quant.quantize_activations(tf.constant(x), -1.5, 6.0, bits).numpy()
+    assert np.allclose(got, _ref_asymmetric(x, -1.5, 6.0, bits), atol=1e-5)
+    assert len(np.unique(got)) <= 2 ** bits
+
+
+def test_ema_update_starts_from_batch_then_averages():
+    lo, hi = fake_quant.ema_update(0.0, 0.0, tf.constant(-1.0), tf.constant(4.0), 0.9, tf.constant(True))
+    assert (float(lo), float(hi)) == (-1.0, 4.0)
+    lo, hi = fake_quant.ema_update(lo, hi, tf.constant(1.0), tf.constant(2.0), 0.9, tf.constant(False))
+    assert float(lo) == pytest.approx(0.9 * -1.0 + 0.1 * 0.0) and float(hi) == pytest.approx(0.9 * 4 + 0.1 * 2)
+
+
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "dense"])
+def test_batchnorm_folding_matches_unfolded_model(rng, kind):
+    if kind == "dense":
+        layer, shape = keras.layers.Dense(6, name="w"), (5,)
+    elif kind == "conv":
+        layer, shape = keras.layers.Conv2D(6, 3, name="w"), (7, 7, 3)
+    else:
+        layer, shape = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="w"), (7, 7, 3)
+    inputs = keras.Input(shape)
+    bn = keras.layers.BatchNormalization(epsilon=1e-3, name="bn")
+    model = keras.Model(inputs, bn(layer(inputs)))
+    channels = bn.gamma.shape[0]
+    bn.set_weights([rng.uniform(0.5, 2, channels), rng.normal(size=channels), rng.normal(size=channels),
+                    rng.uniform(0.1, 3, channels)])
+    layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    kernel, bias = fold_batchnorm(layer.kernel.numpy(), layer.bias.numpy(), bn.gamma.numpy(), bn.beta.numpy(),
+                                  bn.moving_mean.numpy(), bn.moving_variance.numpy(), bn.epsilon, kind)
+    folded = layer.__class__.from_config(layer.get_config())
+    folded_model = keras.Model(inputs, folded(inputs))
+    folded.set_weights([kernel, bias])
+    x = rng.normal(size=(4, *shape)).astype("float32")
+    assert np.allclose(folded_model(x).numpy(), model(x, training=False).numpy(), atol=1e-5)
+
+
+def test_quantize_model_folds_bn_fuses_relu6_and_keeps_masks(rng):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, use_bias=False, name="c1")(inputs)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.ReLU(6.0, name="r1")(x)
+    x = keras.layers.DepthwiseConv2D(3, use_bias=False, name="dw")(x)
+    x = keras.layers.BatchNormalization(name="bn2")(x)
+    x = keras.layers.ReLU(6.0, name="r2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(4, activation="softmax", name="fc")(x)
+    model = keras.Model(inputs, outputs)
+    for bn in ("bn1", "bn2"):
+        layer = model.get_layer(bn)
+        n = layer.gamma.shape[0]
+        layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(size=n) * 0.1, rng.normal(size=n) * 0.1,
+                           rng.uniform(0.5, 2, n)])
+    pruned, _ = prune_model(model, PruneConfig(target="per_layer", sparsity=0.5))
+    data = rng.uniform(size=(64, 16, 16, 3)).astype("float32")
+    qat, report = quantize_model(pruned, QuantConfig(), calibration_data=data)
+    assert report.folded == [("bn1", "c1"), ("bn2", "dw")]
+    assert report.fused == [("r1", "c1"), ("r2", "dw")]
+    assert {layer["name"]: layer["per_channel"] for layer in report.layers} == {"c1": True, "dw": True, "fc": False}
+    masks = get_masks(pruned)
+    for layer in quant_layers(qat):
+        q = layer.quantized_kernel().numpy()
+        assert np.all(q[masks[layer.name] == 0] == 0.0)
+        assert layer.calibrated
+    # 8-bit QAT stays close to the float model.
+    assert np.abs(qat(data[:8]).numpy() - pruned(data[:8]).numpy()).max() < 0.05
+
+
+def test_low_bit_layers_have_few_levels(trained_lenet):
+    qat, _ = quantize_model(trained_lenet, QuantConfig(weight_bits=8, layer_weight_bits={"fc1": 4}))
+    levels = {layer.name: len(np.unique(layer.integer_kernel())) for layer in quant_layers(qat)}
+    assert levels["fc1"] <= 15 and levels["conv2"] > 15
+
+
+def test_quantize_refuses_bad_input(trained_lenet):
+    qat, _ = quantize_model(trained_lenet)
+    with pytest.raises(ModelError, match="already quantization-aware"):
+        quantize_model(qat)
+    with pytest.raises(ModelError, match="fc9"):
+        quantize_model(trained_lenet, QuantConfig(layer_weight_bits={"fc9": 4}))
+    with pytest.raises(ConfigError):
+        quantize_model(trained_lenet, QuantConfig(weight_bits=1))
+    lstm = keras.Sequential([keras.Input((8, 4)), keras.layers.LSTM(3, name="rnn"), keras.layers.Dense(2)])
+    with pytest.raises(ModelError, match=r"Unsupported layers: rnn \(LSTM\)"):
+        quantize_model(lstm)
+
+
+def test_qat_model_saves_and_loads(trained_lenet, small_mnist, tmp_path):
+    qat, _ = quantize_model(trained_lenet, calibration_data=small_mnist.x_train[:256])
+    qat.save(tmp_path / "q.keras")
+    loaded = keras.saving.load_model(tmp_path / "q.keras", safe_mode=True)
+    x = small_mnist.x_test[:16]
+    assert np.allclose(loaded(x).numpy(), qat(x).numpy(), atol=1e-6)
