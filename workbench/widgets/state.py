@@ -1,0 +1,347 @@
+"""SessionState: the traitlets state of one workbench session; controls and views observe it.
+
+It holds the model, the data, the masks (inside the model), the per-layer settings and the
+history of runs. Every change goes through a method that validates first, so a refused value
+leaves the state as it was and sets ``error``; a notebook can drive it from code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import traitlets as t
+
+from workbench.config import CRITERIA, SCHEDULES, PruneConfig, check_bits, check_sparsity
+from workbench.errors import ConfigError, WorkbenchError
+from workbench.metrics.estimate import estimate_sizes
+from workbench.metrics.size import fp32_bytes
+from workbench.pruning import masks as mask_math
+from workbench.pruning.api import compute_masks, layer_scores, wrap_model
+from workbench.pruning.wrapper import wrapped_layers
+from workbench.train import accuracy
+from workbench.widgets.runs import RunsMixin
+
+CONFIG_KEYS = ("model", "dataset", "mode", "criterion", "global_sparsity", "layer_sparsity", "layer_threshold",
+               "weight_bits", "activation_bits", "schedule", "epochs", "learning_rate")
+
+
+class SessionState(RunsMixin, t.HasTraits):
+    """State of one session. Set values through the ``set_*`` methods, which validate."""
+
+    model_name = t.Unicode("")
+    dataset_name = t.Unicode("")
+    data_source = t.Unicode("")
+    layers = t.List(t.Unicode())
+    selected_layer = t.Unicode("")
+    mode = t.Enum(("sparsity", "threshold"), default_value="sparsity")
+    criterion = t.Enum(CRITERIA, default_value="magnitude")
+    global_sparsity = t.Float(0.0)
+    layer_sparsity = t.Dict()
+    layer_threshold = t.Dict()
+    weight_bits = t.Dict()
+    activation_bits = t.Int(8)
+    schedule = t.Enum(SCHEDULES, default_value="one_shot")
+    epochs = t.Int(1)
+    learning_rate = t.Float(5e-4)
+    masks_version = t.Int(0)
+    accuracy = t.Float(math.nan)
+    baseline_accuracy = t.Float(math.nan)
+    sizes = t.Dict()
+    busy = t.Bool(False)
+    job = t.Unicode("")
+    progress = t.Float(0.0)
+    status = t.Unicode("")
+    error = t.Unicode("")
+    records = t.List()
+    runs = t.List()
+    sensitivity = t.Any(None)
+    export = t.Dict()
+
+    def __init__(self, model=None, data=None, model_name: str = "", eval_size: int = 500, **kwargs):
+        super().__init__(**kwargs)
+        self.model = None
+        self.baseline = None
+        self.data = None
+        self.qat_model = None
+        self._scores: dict[str, dict] = {}
+        self._job = None
+        if model is not None and data is not None:
+            self.set_session(model, data, model_name or model.name, eval_size)
+
+    # ----- session -------------------------------------------------------------------------
+    def set_session(self, model, data, model_name: str, eval_size: int = 500) -> None:
+        """Start a session on a trained ``model`` and a Dataset; pruning starts from all-ones masks."""
+        wrapped = wrap_model(model)
+        self.baseline = model
+        self.baseline_weights = wrapped.get_weights()
+        self.model = wrapped
+        self.data = data
+        self.eval_x, self.eval_y = data.x_test[:eval_size], data.y_test[:eval_size]
+        self._scores = {}
+        self._fp32 = fp32_bytes(model)
+        with self.hold_trait_notifications():
+            self.model_name, self.dataset_name, self.data_source = model_name, data.name, data.source
+            self.layers = [layer.name for layer in wrapped_layers(wrapped)]
+            self.selected_layer = self.layers[0]
+            self.layer_sparsity = {name: 0.0 for name in self.layers}
+            self.layer_threshold = {name: 0.0 for name in self.layers}
+            self.weight_bits = {name: 8 for name in self.layers}
+            self.global_sparsity = 0.0
+            self.qat_model = None
+            self.export = {}
+            self.records = []
+            self.error = ""
+        self.baseline_accuracy = accuracy(self.model, self.eval_x, self.eval_y)
+        self._refresh("session ready")
+
+    def layer(self, name: str | None = None):
+        """The PruneWrapper of a layer (the selected one by default)."""
+        name = name or self.selected_layer
+        for layer in wrapped_layers(self.model):
+            if layer.name == name:
+                return layer
+        raise ConfigError(f"No prunable layer named {name!r}; this model has {self.layers}.")
+
+    def _refuse(self, message: str) -> bool:
+        self.error = message
+        return False
+
+    def _guard(self):
+        if self.model is None:
+            raise ConfigError("No model loaded yet: load a model and dataset first.")
+        if self.busy:
+            raise ConfigError(f"A {self.job} run is going; press Stop or wait for it to finish.")
+
+    def _scores_for(self, name: str) -> np.ndarray:
+        key = self.criterion
+        if key not in self._scores:
+            data = (self.data.x_train[:1024], self.data.y_train[:1024]) if key == "taylor" else None
+            # Score the unpruned weights, so lowering a sparsity brings weights back.
+            saved = {layer.name: layer.get_mask() for layer in wrapped_layers(self.model)}
+            for layer in wrapped_layers(self.model):
+                layer.set_mask(np.ones_like(saved[layer.name]))
+            try:
+                self._scores[key] = layer_scores(self.model, key, data)
+            finally:
+                for layer in wrapped_layers(self.model):
+                    layer.set_mask(saved[layer.name])
+        return self._scores[key][name]
+
+    def _refresh(self, status: str = "") -> None:
+        self.accuracy = accuracy(self.model, self.eval_x, self.eval_y)
+        self.sizes = estimate_sizes(self.model, self.weight_bits, self._fp32)
+        self.masks_version += 1
+        if status:
+            self.status = status
+
+    # ----- pruning controls ------------------------------------------------------------------
+    def select_layer(self, name: str) -> bool:
+        if name not in self.layers:
+            return self._refuse(f"No prunable layer named {name!r}. Received: {name!r}; choose one of {self.layers}.")
+        self.selected_layer = name
+        self.error = ""
+        return True
+
+    def set_layer_sparsity(self, name: str, sparsity) -> bool:
+        """Prune one layer to ``sparsity`` (fraction in [0, 1)) by the current criterion."""
+        try:
+            self._guard()
+            sparsity = check_sparsity(sparsity)
+            scores = self._scores_for(self._known(name))
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
+        self.layer(name).set_mask(mask_math.mask_for_sparsity(scores, sparsity))
+        self.layer_sparsity = {**self.layer_sparsity, name: sparsity}
+        self.layer_threshold = {**self.layer_threshold, name: mask_math.threshold_for_sparsity(scores, sparsity)}
+        self.error = ""
+        self._refresh(f"{name}: {sparsity:.0%} pruned")
+        return True
+
+    def set_layer_threshold(self, name: str, threshold) -> bool:
+        """Prune the weights of one layer whose score is at or below ``threshold``."""
+        try:
+            self._guard()
+            threshold = float(threshold)
+            if not threshold >= 0 or math.isinf(threshold):
+                raise ConfigError(f"threshold must be a number >= 0. Received: threshold={threshold!r}")
+            scores = self._scores_for(self._known(name))
+        except (WorkbenchError, TypeError, ValueError) as exc:
+            return self._refuse(str(exc))
+        mask = mask_math.mask_for_threshold(scores, threshold)
+        if not mask.any():
+            return self._refuse(f"threshold={threshold:g} would prune every weight of {name}; choose a smaller one.")
+        self.layer(name).set_mask(mask)
+        self.layer_threshold = {**self.layer_threshold, name: threshold}
+        self.layer_sparsity = {**self.layer_sparsity, name: mask_math.sparsity_of(mask)}
+        self.error = ""
+        self._refresh(f"{name}: threshold {threshold:.4g}")
+        return True
+
+    def set_global_sparsity(self, sparsity) -> bool:
+        """Apply: one ranking across all layers prunes the ``sparsity`` fraction of all weights."""
+        try:
+            self._guard()
+            sparsity = check_sparsity(sparsity)
+            scores = {name: self._scores_for(name) for name in self.layers}
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
+        new = compute_masks(scores, PruneConfig(sparsity=sparsity, target="global"))
+        for name, mask in new.items():
+            self.layer(name).set_mask(mask)
+        self.global_sparsity = sparsity
+        self.layer_sparsity = {name: mask_math.sparsity_of(m) for name, m in new.items()}
+        self.layer_threshold = {name: mask_math.threshold_for_sparsity(scores[name], self.layer_sparsity[name])
+                                for name in new}
+        self.error = ""
+        self._refresh(f"global: {sparsity:.0%} pruned")
+        return True
+
+    def set_criterion(self, criterion: str) -> bool:
+        if criterion not in CRITERIA:
+            return self._refuse(f"criterion must be one of {list(CRITERIA)}. Received: criterion={criterion!r}")
+        self.criterion = criterion
+        self.error = ""
+        return True
+
+    def set_weight_bits(self, name: str, bits) -> bool:
+        try:
+            bits = check_bits(bits, "bits")
+            self._known(name)
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
+        self.weight_bits = {**self.weight_bits, name: bits}
+        self.sizes = estimate_sizes(self.model, self.weight_bits, self._fp32)
+        self.error = ""
+        return True
+
+    def set_activation_bits(self, bits) -> bool:
+        try:
+            self.activation_bits = check_bits(bits, "activation_bits")
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
+        self.error = ""
+        return True
+
+    def set_training(self, schedule=None, epochs=None, learning_rate=None) -> bool:
+        try:
+            if schedule is not None and schedule not in SCHEDULES:
+                raise ConfigError(f"schedule must be one of {list(SCHEDULES)}. Received: schedule={schedule!r}")
+            if epochs is not None and (isinstance(epochs, bool) or int(epochs) != epochs or not 1 <= epochs <= 200):
+                raise ConfigError(f"epochs must be a whole number from 1 to 200. Received: epochs={epochs!r}")
+            if learning_rate is not None and not 0 < float(learning_rate) <= 1:
+                raise ConfigError(f"learning_rate must be in (0, 1]. Received: learning_rate={learning_rate!r}")
+        except (WorkbenchError, TypeError, ValueError) as exc:
+            return self._refuse(str(exc))
+        with self.hold_trait_notifications():
+            if schedule is not None:
+                self.schedule = schedule
+            if epochs is not None:
+                self.epochs = int(epochs)
+            if learning_rate is not None:
+                self.learning_rate = float(learning_rate)
+        self.error = ""
+        return True
+
+    def _known(self, name: str) -> str:
+        if name not in self.layers:
+            raise ConfigError(f"No prunable layer named {name!r}; this model has {self.layers}.")
+        return name
+
+    def reset(self) -> bool:
+        """Back to the baseline weights, no pruning, 8 bits everywhere."""
+        try:
+            self._guard()
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
+        self.model.set_weights(self.baseline_weights)
+        with self.hold_trait_notifications():
+            self.layer_sparsity = {name: 0.0 for name in self.layers}
+            self.layer_threshold = {name: 0.0 for name in self.layers}
+            self.weight_bits = {name: 8 for name in self.layers}
+            self.global_sparsity = 0.0
+            self.qat_model = None
+            self.export = {}
+            self.error = ""
+        self._scores = {}
+        self._refresh("reset to the baseline")
+        return True
+
+    # ----- configuration -----------------------------------------------------------------------
+    def get_config(self) -> dict:
+        return {"model": self.model_name, "dataset": self.dataset_name, "mode": self.mode,
+                "criterion": self.criterion, "global_sparsity": self.global_sparsity,
+                "layer_sparsity": dict(self.layer_sparsity), "layer_threshold": dict(self.layer_threshold),
+                "weight_bits": dict(self.weight_bits), "activation_bits": self.activation_bits,
+                "schedule": self.schedule, "epochs": self.epochs, "learning_rate": self.learning_rate}
+
+    def to_json(self) -> str:
+        return json.dumps(self.get_config(), indent=2, sort_keys=True)
+
+    def load_config(self, config) -> bool:
+        """Apply a saved configuration (dict or JSON text) all at once, or change nothing."""
+        try:
+            self._guard()
+            config = self._validated(config)
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
+        snapshot = self.model.get_weights()
+        before = {k: getattr(self, k) for k in ("criterion", "mode", "layer_sparsity", "layer_threshold",
+                                                "weight_bits", "activation_bits", "global_sparsity")}
+        try:
+            self.criterion, self.mode = config["criterion"], config["mode"]
+            if not self.set_training(config["schedule"], config["epochs"], config["learning_rate"]):
+                raise ConfigError(self.error)
+            self.activation_bits = config["activation_bits"]
+            self.weight_bits = {**self.weight_bits, **config["weight_bits"]}
+            for name in self.layers:
+                ok = (self.set_layer_threshold(name, config["layer_threshold"].get(name, 0.0))
+                      if config["mode"] == "threshold"
+                      else self.set_layer_sparsity(name, config["layer_sparsity"].get(name, 0.0)))
+                if not ok:
+                    raise ConfigError(self.error)
+            self.global_sparsity = config["global_sparsity"]
+        except WorkbenchError as exc:
+            self.model.set_weights(snapshot)
+            for key, value in before.items():
+                setattr(self, key, value)
+            self._refresh()
+            return self._refuse(f"Configuration not loaded: {exc}")
+        self.error = ""
+        self.status = "configuration loaded"
+        return True
+
+    def _validated(self, config) -> dict:
+        if isinstance(config, (bytes, bytearray)):
+            config = config.decode("utf-8", errors="replace")
+        if isinstance(config, str):
+            try:
+                config = json.loads(config)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"The configuration is not valid JSON: {exc}.") from None
+        if not isinstance(config, dict):
+            raise ConfigError(f"A configuration must be a JSON object. Received: {type(config).__name__}")
+        unknown = sorted(set(config) - set(CONFIG_KEYS))
+        if unknown:
+            raise ConfigError(f"Unknown configuration keys {unknown}; expected {list(CONFIG_KEYS)}.")
+        if config.get("model", self.model_name) != self.model_name:
+            raise ConfigError(f"This configuration is for model {config['model']!r}; the session has "
+                              f"{self.model_name!r}. Load that model first.")
+        merged = {**self.get_config(), **config}
+        for field in ("layer_sparsity", "layer_threshold", "weight_bits"):
+            if not isinstance(merged[field], dict):
+                raise ConfigError(f"{field} must map layer names to values. Received: {merged[field]!r}")
+            extra = sorted(set(merged[field]) - set(self.layers))
+            if extra:
+                raise ConfigError(f"{field} names layers {extra} that model {self.model_name!r} does not have.")
+        for name, value in merged["layer_sparsity"].items():
+            check_sparsity(value, f"layer_sparsity[{name!r}]")
+        for name, value in merged["weight_bits"].items():
+            check_bits(value, f"weight_bits[{name!r}]")
+        check_bits(merged["activation_bits"], "activation_bits")
+        check_sparsity(merged["global_sparsity"], "global_sparsity")
+        if merged["mode"] not in ("sparsity", "threshold") or merged["criterion"] not in CRITERIA:
+            raise ConfigError(f"mode/criterion not recognised. Received: mode={merged['mode']!r}, "
+                              f"criterion={merged['criterion']!r}")
+        return merged

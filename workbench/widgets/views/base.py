@@ -1,0 +1,44 @@
+"""Base class of the views: a plotly FigureWidget redrawn (in one batch_update) when state traits change."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+
+class View:
+    """Observe ``traits`` of ``state`` and redraw ``figure`` once per change."""
+
+    traits: tuple[str, ...] = ()
+    title = ""
+
+    def __init__(self, state, height: int = 320):
+        self.state = state
+        self.redraws = 0
+        self.figure = go.FigureWidget(layout=go.Layout(title=self.title, height=height,
+                                                       margin=dict(l=50, r=20, t=40, b=40)))
+        self.setup()
+        state.observe(self._on_change, names=list(self.traits))
+        self.redraw()
+
+    @property
+    def widget(self):
+        return self.figure
+
+    def setup(self) -> None:
+        """Create the traces (called once)."""
+
+    def draw(self) -> None:
+        """Update trace data from the state (called inside batch_update)."""
+        raise NotImplementedError
+
+    def _on_change(self, change=None) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        if self.state.model is None and self.needs_model:
+            return
+        with self.figure.batch_update():
+            self.draw()
+        self.redraws += 1
+
+    needs_model = True

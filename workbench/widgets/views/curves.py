@@ -1,0 +1,52 @@
+"""Live curves while fine-tuning or QAT runs: accuracy (train, validation) and estimated size in bytes."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from workbench.widgets.views.base import View
+
+SIZE_KEYS = (("est_fp32_bytes", "fp32"), ("est_int8_bytes", "int8 .tflite (est.)"), ("est_gzip_bytes", "gzip (est.)"))
+
+
+class CurvesView(View):
+    traits = ("records",)
+    needs_model = False
+
+    def __init__(self, state, height: int = 340):
+        self.state = state
+        self.redraws = 0
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "size (bytes)"), horizontal_spacing=0.12)
+        fig.add_trace(go.Scatter(name="train accuracy", mode="lines+markers"), row=1, col=1)
+        fig.add_trace(go.Scatter(name="validation accuracy", mode="lines+markers"), row=1, col=1)
+        for _, label in SIZE_KEYS:
+            fig.add_trace(go.Scatter(name=label, mode="lines+markers"), row=1, col=2)
+        fig.update_yaxes(type="log", row=1, col=2)
+        fig.update_xaxes(title_text="step", row=1, col=1)
+        fig.update_xaxes(title_text="step", row=1, col=2)
+        fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.25))
+        self.figure = go.FigureWidget(fig)
+        state.observe(self._on_change, names=list(self.traits))
+        self.redraw()
+
+    def data(self) -> dict:
+        records = self.state.records
+        batch = [r for r in records if r.get("kind") == "batch"]
+        epoch = [r for r in records if r.get("kind") == "epoch" and not math.isnan(r.get("val_accuracy", math.nan))]
+        out = {"train_step": [r["step"] for r in batch], "train_accuracy": [r["accuracy"] for r in batch],
+               "val_step": [r["step"] for r in epoch], "val_accuracy": [r["val_accuracy"] for r in epoch],
+               "size_step": [r["step"] for r in records]}
+        for key, _ in SIZE_KEYS:
+            out[key] = [r.get(key) for r in records]
+        return out
+
+    def draw(self):
+        d = self.data()
+        train, val, *sizes = self.figure.data
+        train.x, train.y = d["train_step"], d["train_accuracy"]
+        val.x, val.y = d["val_step"], d["val_accuracy"]
+        for trace, (key, _) in zip(sizes, SIZE_KEYS):
+            trace.x, trace.y = d["size_step"], d[key]
