@@ -1,0 +1,196 @@
+"""Widgets without a browser: state, figure data, callbacks, Stop, configuration, bad values."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from workbench.metrics.weights import weight_histogram
+from workbench.widgets import Dashboard, SessionState
+
+
+@pytest.fixture
+def board(trained_lenet, small_mnist):
+    state = SessionState(trained_lenet, small_mnist.subset(train=1024, test=300), "lenet5", eval_size=200)
+    return Dashboard(state)
+
+
+def _weights(state):
+    return [w.copy() for w in state.model.get_weights()]
+
+
+def test_histogram_counts_equal_numpy_on_the_kernel(board):
+    state = board.state
+    assert state.set_layer_sparsity("conv2", 0.6) and state.select_layer("conv2")
+    kernel = state.layer("conv2").kernel.numpy()
+    mask = state.layer("conv2").get_mask()
+    kept, pruned, levels = board.histogram.figure.data
+    edges = np.linspace(kernel.min(), kernel.max(), board.histogram.bins + 1)
+    assert np.array_equal(np.asarray(kept.y) + np.asarray(pruned.y), np.histogram(kernel, edges)[0])
+    assert int(np.sum(pruned.y)) == int((mask == 0).sum()) == round(0.6 * kernel.size)
+    assert np.array_equal(pruned.y, np.histogram(kernel[mask == 0], edges)[0])
+    assert len(levels.x) == 0
+    assert state.set_weight_bits("conv2", 4)
+    assert len(board.histogram.figure.data[2].x) == 15
+
+
+def test_heatmap_blank_cells_equal_the_mask_zeros(board):
+    state = board.state
+    state.set_layer_sparsity("conv1", 0.5)
+    state.select_layer("conv1")
+    z = np.asarray(board.heatmap.figure.data[0].z, dtype=float)
+    mask = state.layer("conv1").get_mask()  # (5, 5, 1, 20) -> map (20, 25)
+    assert z.shape == (20, 25)
+    assert np.array_equal(np.isnan(z), (mask.reshape(-1, 20).T == 0))
+    bars = board.heatmap.figure.data[1]
+    assert np.allclose(bars.x, 1 - mask.reshape(-1, 20).mean(axis=0))
+    # A large kernel shows its corner, cell for cell.
+    state.set_layer_sparsity("fc1", 0.9)
+    state.select_layer("fc1")
+    z = np.asarray(board.heatmap.figure.data[0].z, dtype=float)
+    fc_mask = state.layer("fc1").get_mask().T
+    assert np.array_equal(np.isnan(z), fc_mask[:z.shape[0], :z.shape[1]] == 0)
+    overview = board.overview.figure.data[0]
+    assert list(overview.y) == ["conv1", "conv2", "fc1", "fc2"] and overview.x[2] == pytest.approx(0.9)
+
+
+def test_one_slider_move_fires_each_callback_once(board):
+    state, controls = board.state, board.controls
+    seen = []
+    state.observe(lambda change: seen.append(change["new"]), names=["masks_version"])
+    before = {view: view.redraws for view in board.views}
+    controls.layer_sliders["fc1"].value = 0.8
+    assert len(seen) == 1
+    assert state.layer_sparsity["fc1"] == 0.8
+    assert board.histogram.redraws == before[board.histogram] + 1
+    assert board.heatmap.redraws == before[board.heatmap] + 1
+    assert board.overview.redraws == before[board.overview] + 1
+    assert board.curves.redraws == before[board.curves]  # nothing to redraw there
+    controls.bits_sliders["fc1"].value = 5
+    assert board.histogram.redraws == before[board.histogram] + 2 and board.heatmap.redraws == before[board.heatmap] + 1
+
+
+def test_bad_values_are_refused_and_change_nothing(board):
+    state = board.state
+    state.set_layer_sparsity("fc1", 0.5)
+    weights, config = _weights(state), state.get_config()
+    assert not state.set_layer_sparsity("fc1", 1.0) and "Received: sparsity=1.0" in state.error
+    assert not state.set_layer_sparsity("fc1", -0.2)
+    assert not state.set_weight_bits("fc1", 9) and "from 2 to 8" in state.error
+    assert not state.set_weight_bits("fc1", 1)
+    assert not state.set_activation_bits(12)
+    assert not state.set_layer_threshold("fc1", -1.0)
+    assert not state.set_layer_sparsity("nope", 0.5) and "No prunable layer" in state.error
+    assert not state.set_training(epochs=0)
+    assert state.get_config() == config
+    assert all(np.array_equal(a, b) for a, b in zip(weights, _weights(state)))
+    assert "⚠" in board.controls.error.value
+
+
+def test_threshold_mode_prunes_below_the_threshold(board):
+    state = board.state
+    kernel = np.abs(state.layer("conv2").kernel.numpy())
+    t = float(np.quantile(kernel, 0.3))
+    assert state.set_layer_threshold("conv2", t)
+    mask = state.layer("conv2").get_mask()
+    assert np.array_equal(mask, (kernel > t).astype(np.float32))
+    assert state.layer_sparsity["conv2"] == pytest.approx((kernel <= t).mean())
+
+
+def test_configuration_round_trips_through_json(board, trained_lenet, small_mnist):
+    state = board.state
+    state.set_layer_sparsity("fc1", 0.9)
+    state.set_layer_sparsity("conv2", 0.4)
+    state.set_weight_bits("fc1", 5)
+    state.set_training(schedule="polynomial", epochs=3, learning_rate=1e-3)
+    text = state.to_json()
+    other = SessionState(trained_lenet, small_mnist.subset(train=256, test=200), "lenet5", eval_size=200)
+    assert other.load_config(text), other.error
+    assert other.get_config()["layer_sparsity"] == json.loads(text)["layer_sparsity"]
+    assert json.loads(other.to_json()) == {**json.loads(text), "dataset": other.dataset_name}
+    assert np.array_equal(other.layer("fc1").get_mask(), state.layer("fc1").get_mask())
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("{not json", "not valid JSON"),
+    ('{"model": "mobilenet_v1"}', "for model 'mobilenet_v1'"),
+    ('{"layer_sparsity": {"fc1": 1.5}}', "fraction in [0, 1)"),
+    ('{"weight_bits": {"fc1": 16}}', "from 2 to 8"),
+    ('{"layer_sparsity": {"fc7": 0.5}}', "does not have"),
+    ('{"surprise": 1}', "Unknown configuration keys"),
+    ("[1, 2]", "JSON object"),
+])
+def test_malformed_configuration_changes_nothing(board, bad, message):
+    state = board.state
+    state.set_layer_sparsity("fc1", 0.3)
+    weights, config = _weights(state), state.get_config()
+    assert not state.load_config(bad)
+    assert message in state.error
+    assert state.get_config() == config
+    assert all(np.array_equal(a, b) for a, b in zip(weights, _weights(state)))
+
+
+def test_config_load_from_upload_widget(board):
+    state, controls = board.state, board.controls
+    text = json.dumps({"layer_sparsity": {"fc1": 0.7}})
+    controls.config_upload.value = ({"name": "c.json", "type": "application/json", "size": len(text),
+                                     "content": memoryview(text.encode()),
+                                     "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+    controls.config_load.click()
+    assert state.layer_sparsity["fc1"] == pytest.approx(0.7) and state.error == ""
+    controls.config_text.value = "{broken"
+    controls.config_load.click()
+    assert "not valid JSON" in state.error and state.layer_sparsity["fc1"] == pytest.approx(0.7)
+    controls.config_save.click()
+    assert json.loads(controls.config_text.value) == state.get_config()
+    assert "download=" in controls.config_link.value
+
+
+@pytest.mark.slow
+def test_stop_restores_the_weights_from_before_the_step(board):
+    state = board.state
+    state.set_layer_sparsity("fc1", 0.8)
+    before = _weights(state)
+    state.set_training(epochs=20)
+    state.record_every = 1
+    first = threading.Event()
+    state.observe(lambda change: first.set(), names=["records"])
+    assert state.fine_tune()
+    assert state.busy and all(c.disabled for c in board.controls.conflicting())
+    assert not board.controls.buttons["stop"].disabled
+    assert not state.set_layer_sparsity("fc1", 0.1) and "run is going" in state.error  # conflicting change refused
+    assert first.wait(60)
+    assert state.stop()
+    assert state.wait(30)
+    assert not state.busy and "stopped" in state.status
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(state)))
+    assert not any(c.disabled for c in board.controls.conflicting())
+    assert len(board.curves.figure.data[0].x) >= 1
+
+
+@pytest.mark.slow
+def test_fine_tune_quantize_export_scan_update_views(board):
+    state = board.state
+    state.set_layer_sparsity("fc1", 0.9)
+    state.set_training(epochs=1)
+    assert state.fine_tune() and state.wait(120), state.error
+    assert state.error == "" and "finished" in state.status
+    batch = [r for r in state.records if r["kind"] == "batch"]
+    assert list(board.curves.figure.data[0].x) == [r["step"] for r in batch]
+    assert list(board.curves.figure.data[4].y) == [r["est_gzip_bytes"] for r in state.records]
+    mask = state.layer("fc1").get_mask()
+    assert np.all(state.layer("fc1").effective_kernel()[mask == 0] == 0)
+    assert state.quantize() and state.wait(120) and state.qat_model is not None, state.error
+    assert state.export_model(label="fc1 90%") and state.wait(120), state.error
+    run = state.runs[-1]
+    assert run["label"] == "fc1 90%" and run["gzip_bytes"] < run["tflite_bytes"] < run["fp32_bytes"]
+    assert list(board.pareto.figure.data[0].x) == [run["gzip_bytes"]]
+    assert "download='model_int8.tflite'" in board.controls.download.value
+    assert state.scan(sparsities=(0.0, 0.9), eval_size=100) and state.wait(120), state.error
+    frame = state.sensitivity
+    assert len(frame) == 8 and [t.name for t in board.sensitivity.figure.data] == state.layers
+    assert list(board.sensitivity.figure.data[3].y) == frame[frame.layer == "fc2"].accuracy.tolist()
