@@ -3,18 +3,22 @@
 The core never imports a UI package; widgets live in ``workbench.widgets``.
 """
 
-from workbench.config import PruneConfig, QuantConfig, TrainConfig
-from workbench.data import Dataset, load_dataset, load_folder, load_npz
-from workbench.errors import ConfigError, DataError, ModelError, WorkbenchError
-from workbench.export import evaluate_tflite, export_tflite, to_c_array
-from workbench.metrics import SizeReport, layer_table, size_report
-from workbench.models import build_model, lenet5, lenet5_classic, load_user_model, mobilenet_v1
-from workbench.pipeline import compress
-from workbench.pruning.api import prune_model, strip_pruning
-from workbench.pruning.sensitivity import sensitivity_scan
-from workbench.pruning.structured import prune_filters
-from workbench.quantization.api import quantize_model
-from workbench.report import CompressionReport
+from workbench._quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
+from workbench.config import PruneConfig, QuantConfig, TrainConfig  # noqa: E402
+from workbench.data import Dataset, load_dataset, load_folder, load_npz  # noqa: E402
+from workbench.errors import ConfigError, DataError, ModelError, WorkbenchError  # noqa: E402
+from workbench.export import evaluate_tflite, export_tflite, to_c_array  # noqa: E402
+from workbench.metrics import SizeReport, layer_table, size_report  # noqa: E402
+from workbench.models import build_model, lenet5, lenet5_classic, load_user_model, mobilenet_v1  # noqa: E402
+from workbench.pipeline import compress  # noqa: E402
+from workbench.pruning.api import prune_model, strip_pruning  # noqa: E402
+from workbench.pruning.sensitivity import sensitivity_scan  # noqa: E402
+from workbench.pruning.structured import prune_filters  # noqa: E402
+from workbench.quantization.api import quantize_model  # noqa: E402
+from workbench.report import CompressionReport  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -64,6 +64,9 @@ def get_baseline(model_name: str = "lenet5", dataset="mnist", train: TrainConfig
 
 
 def save_baseline(model: keras.Model, path: pathlib.Path) -> pathlib.Path:
+    """Save weights and architecture only (no optimizer state), atomically."""
+    plain = model.__class__.from_config(model.get_config())  # uncompiled: no optimizer variables
+    plain.set_weights(model.get_weights())
     with atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)
+        plain.save(tmp)
     return path

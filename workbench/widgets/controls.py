@@ -64,6 +64,8 @@ class Controls:
         self._wire()
         self._rebuild_layers()
         self._sync_all()
+        self._show_status()
+        self._show_download()
 
     # ----- wiring ----------------------------------------------------------------------------
     def _wire(self):

@@ -52,6 +52,10 @@ class Job:
                 self.stopped = True
                 self._restore()
         except Exception as exc:  # noqa: BLE001 - any failure is reported in the UI, and undone
+            if self.stop_event.is_set():  # the work gave up because it was asked to stop
+                self.stopped = True
+                self._restore()
+                return
             self.error = f"{type(exc).__name__}: {exc}"
             self.traceback = traceback.format_exc()
             try:

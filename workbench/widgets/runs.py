@@ -26,9 +26,19 @@ class RunsMixin:
 
     record_every = 5
 
-    def _start(self, name: str, work, restore) -> bool:
+    def start_job(self, name: str, work, restore) -> bool:
+        """Run ``work(stop_event)`` in the background; ``restore()`` undoes it if stopped or failed."""
+        return self._start(name, work, restore, needs_model=False)
+
+    def _on_record_plain(self):
+        def on_record(record):
+            self.records = self.records + [dict(record)]
+        return on_record
+
+    def _start(self, name: str, work, restore, needs_model: bool = True) -> bool:
         try:
-            self._guard()
+            if needs_model or self.busy:
+                self._guard()
         except WorkbenchError as exc:
             return self._refuse(str(exc))
         self.error = ""
@@ -48,7 +58,8 @@ class RunsMixin:
             self.progress = 1.0
         self.busy = False
         self.job = ""
-        self._refresh()
+        if self.model is not None:
+            self._refresh()
 
     def stop(self) -> bool:
         """Ask the current run to stop; it ends after the current batch and restores its snapshot."""

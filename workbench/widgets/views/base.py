@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import plotly.graph_objects as go
 
 
@@ -22,6 +24,7 @@ class View:
 
     @property
     def widget(self):
+        sync_figure(self.figure)
         return self.figure
 
     def setup(self) -> None:
@@ -39,6 +42,18 @@ class View:
             return
         with self.figure.batch_update():
             self.draw()
+        sync_figure(self.figure)
         self.redraws += 1
 
     needs_model = True
+
+
+def sync_figure(figure) -> None:
+    """Copy a FigureWidget's current data and layout into its synced state.
+
+    plotly sends updates as one-off messages and syncs the full state only when the figure itself
+    is displayed; inside a VBox, a view rendered later (a Voila page, a re-opened notebook) would
+    otherwise show the figure as it was when it was created.
+    """
+    figure._widget_layout = copy.deepcopy(figure._layout_obj._props)
+    figure._widget_data = copy.deepcopy(figure._data)

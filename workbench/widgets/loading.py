@@ -1,0 +1,103 @@
+"""Session loading for the apps: zoo models and datasets (in the background) and user uploads."""
+
+from __future__ import annotations
+
+from workbench.baselines import get_baseline
+from workbench.data.user import MAX_UPLOAD_BYTES, load_npz
+from workbench.errors import WorkbenchError
+from workbench.models.loading import MAX_MODEL_BYTES, check_model, load_user_model
+from workbench.widgets.jobs import Job
+
+
+def upload_items(value) -> list[dict]:
+    """Normalise an ipywidgets 8 FileUpload value (a tuple of dicts) to dicts with bytes content."""
+    items = []
+    for item in value or ():
+        content = item.get("content")
+        items.append({"name": str(item.get("name", "upload")), "size": int(item.get("size", 0) or 0),
+                      "content": bytes(content) if content is not None else b""})
+    return items
+
+
+class SessionLoader:
+    """Load zoo baselines or user uploads into a SessionState without blocking the kernel."""
+
+    def __init__(self, state, eval_size: int = 500):
+        self.state = state
+        self.eval_size = eval_size
+        self.user_data = None
+        self.user_model = None
+
+    def load_zoo(self, model_name: str, dataset_name: str, wait: bool = False) -> bool:
+        """Load a trained zoo baseline (packaged, cached, or trained now with progress and Stop)."""
+        s = self.state
+        previous = {"data": self.user_data}
+
+        def work(stop):
+            s.records = []
+            data = self.user_data if dataset_name == "user" else dataset_name
+            if data is None:
+                raise WorkbenchError("No uploaded dataset yet: upload an .npz with images and labels first.")
+            model, dataset, origin = get_baseline(model_name, data, on_record=s._on_record_plain(), stop=stop)
+            if stop.is_set():
+                return
+            s.set_session(model, dataset, model_name, self.eval_size)
+            s.status = f"{model_name} on {dataset.name}: baseline {origin}; data: {dataset.source}"
+
+        def restore():
+            self.user_data = previous["data"]
+
+        ok = s.start_job(f"load {model_name}", work, restore)
+        if ok and wait:
+            s.wait()
+        return ok
+
+    def upload(self, value) -> bool:
+        """Handle uploaded files: a .keras model and/or an .npz dataset. Bad files change nothing."""
+        s = self.state
+        items = upload_items(value)
+        if not items:
+            return s._refuse("No file was uploaded.")
+        try:
+            model, data = None, None
+            for item in items:
+                name = item["name"]
+                if name.endswith(".keras"):
+                    if item["size"] > MAX_MODEL_BYTES or len(item["content"]) > MAX_MODEL_BYTES:
+                        raise WorkbenchError(f"{name} is {len(item['content'])} bytes; the limit is {MAX_MODEL_BYTES}.")
+                    model = load_user_model(item["content"], name=name)
+                elif name.endswith(".npz"):
+                    if item["size"] > MAX_UPLOAD_BYTES or len(item["content"]) > MAX_UPLOAD_BYTES:
+                        raise WorkbenchError(f"{name} is {len(item['content'])} bytes; the limit is {MAX_UPLOAD_BYTES}.")
+                    data = load_npz(item["content"], name=name.rsplit(".", 1)[0])
+                else:
+                    raise WorkbenchError(f"{name!r} is neither a .keras model nor an .npz dataset. "
+                                         "Upload a model saved with model.save('name.keras') or an .npz with "
+                                         "'images' and 'labels' arrays.")
+            data = data or self.user_data or s.data
+            model = model or self.user_model
+            if model is not None and data is not None:
+                check_model(model, model.name)
+                shape = tuple(model.inputs[0].shape[1:])
+                if shape != tuple(data.input_shape):
+                    raise WorkbenchError(f"The model takes {shape} images but the data has {tuple(data.input_shape)}; "
+                                         "upload matching data or pick another model.")
+                if int(model.outputs[0].shape[-1]) != data.num_classes:
+                    raise WorkbenchError(f"The model has {model.outputs[0].shape[-1]} outputs but the data has "
+                                         f"{data.num_classes} classes.")
+        except (WorkbenchError, ValueError) as exc:
+            return s._refuse(f"Upload refused, nothing changed: {exc}")
+        if data is not None and data is not s.data:
+            self.user_data = data
+        if model is not None:
+            self.user_model = model
+            s.set_session(model, data, model.name, self.eval_size)
+            s.status = f"uploaded model {model.name!r} on {data.name} ({data.source})"
+        else:
+            s.error = ""
+            s.status = (f"uploaded dataset {data.name!r}: {len(data.y_train)} train / {len(data.y_test)} test images; "
+                        "now upload a model, or pick a model and 'user' data and press Load to train one")
+        return True
+
+    def start(self, name, work, restore):  # pragma: no cover - convenience alias
+        return Job(name, work, restore, self.state._finish).start()

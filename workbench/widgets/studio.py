@@ -1,0 +1,79 @@
+"""Compression Studio: the main app. Pick or upload a model and data, prune, train, quantize, export."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as w
+
+from workbench.data.loaders import DATASETS
+from workbench.models.zoo import MODELS
+from workbench.runs_table import runs_frame
+from workbench.widgets.dashboard import Dashboard
+from workbench.widgets.loading import SessionLoader
+from workbench.widgets.state import SessionState
+
+STYLE = {"description_width": "60px"}
+
+
+class Studio:
+    """The app: a SessionState, its loader and dashboard, model/data pickers, uploads and a runs table."""
+
+    def __init__(self, model: str = "lenet5", dataset: str = "mnist", eval_size: int = 500, load: bool = True):
+        self.state = SessionState()
+        self.loader = SessionLoader(self.state, eval_size)
+        self.model_picker = w.Dropdown(options=list(MODELS), value=model, description="model", style=STYLE)
+        self.data_picker = w.Dropdown(options=[*DATASETS, "user"], value=dataset, description="data", style=STYLE)
+        self.load_button = w.Button(description="Load", button_style="primary",
+                                    tooltip="load a trained baseline (trains and caches it the first time)")
+        self.upload = w.FileUpload(accept=".keras,.npz", multiple=True, description="Upload .keras / .npz")
+        self.runs_table = w.HTML()
+        self.header = w.HTML()
+        self.load_button.on_click(lambda _: self.loader.load_zoo(self.model_picker.value, self.data_picker.value))
+        self.upload.observe(self._on_upload, names="value")
+        self.state.observe(lambda c: self._show_runs(), names=["runs"])
+        self.state.observe(lambda c: self._show_header(), names=["model_name", "data_source", "busy"])
+        if load:
+            self.loader.load_zoo(model, dataset, wait=True)
+        self.dashboard = Dashboard(self.state)
+        self._show_header()
+
+    def _on_upload(self, change):
+        if change["new"]:
+            self.loader.upload(change["new"])
+            self.upload.value = ()
+
+    def _show_header(self):
+        s = self.state
+        for control in (self.model_picker, self.data_picker, self.load_button, self.upload):
+            control.disabled = s.busy
+        self.header.value = (f"<b>{html.escape(s.model_name or 'no model')}</b> · data: "
+                             f"{html.escape(s.data_source or '-')}")
+
+    def _show_runs(self):
+        frame = runs_frame(self.state.runs)
+        if frame.empty:
+            self.runs_table.value = ""
+            return
+        frame = frame.assign(int8_accuracy=frame.int8_accuracy.map("{:.2%}".format),
+                             delta_points=frame.delta_points.map("{:+.2f}".format),
+                             sparsity=frame.sparsity.map("{:.1%}".format),
+                             compression_ratio=frame.compression_ratio.map("{:.1f}×".format))
+        self.runs_table.value = "<h4>Runs of this session</h4>" + frame.to_html(index=False, classes="runs",
+                                                                                  border=0)
+
+    @property
+    def widget(self):
+        top = w.HBox([self.model_picker, self.data_picker, self.load_button, self.upload])
+        return w.VBox([w.HTML("<h2>CNN Compression Studio</h2>"), top, self.header, self.dashboard.widget,
+                       self.runs_table])
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def studio(model: str = "lenet5", dataset: str = "mnist", **kwargs) -> Studio:
+    """The Compression Studio app, opened on a trained baseline."""
+    return Studio(model, dataset, **kwargs)
