@@ -5,10 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := dataset-fashion-mnist
+APT_PACKAGES := dataset-fashion-mnist chromium
 PYTEST_ARGS ?=
 
-.PHONY: setup apt test clean
+.PHONY: setup apt test app clean
 
 setup: $(STAMP) apt
 
@@ -29,6 +29,15 @@ apt:
 
 test: setup
 	WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)
+
+# Compression Studio on the embedded default (LeNet-5 on the bundled MNIST sample).
+APP_PORT ?= 8866
+app: $(STAMP)
+	@echo ""
+	@echo "  Compression Studio: http://127.0.0.1:$(APP_PORT)/voila/render/compression_studio.ipynb"
+	@echo "  (all apps: http://127.0.0.1:$(APP_PORT)/voila/tree)"
+	@echo ""
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/voila apps/ --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

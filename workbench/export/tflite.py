@@ -87,6 +87,18 @@ def convert_int8(model, representative_images: np.ndarray, int8_io: bool = False
         raise ModelError(f"TFLite int8 conversion failed for model {model.name!r}: {exc}") from exc
 
 
+def convert_float(model) -> bytes:
+    """Convert a Keras model to a float32 TFLite model (no quantization), for size comparisons."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    try:
+        with _quiet():
+            return bytes(converter.convert())
+    except Exception as exc:  # the converter raises many types; report them as one
+        raise ModelError(f"TFLite float conversion failed for model {model.name!r}: {exc}") from exc
+
+
 def export_tflite(model, representative_images: np.ndarray, path: str | os.PathLike | None = None,
                   int8_io: bool = False) -> tuple[bytes, ExportReport]:
     """Convert to int8 TFLite, optionally write it atomically to ``path``; return (bytes, report)."""

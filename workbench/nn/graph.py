@@ -25,8 +25,12 @@ def edges(model: keras.Model) -> tuple[dict[str, list[str]], dict[str, list[str]
     names = {id(layer): layer.name for layer in graph.layers}
     producers: dict[str, list[str]] = {layer.name: [] for layer in graph.layers}
     consumers: dict[str, list[str]] = {layer.name: [] for layer in graph.layers}
+    keys = getattr(graph, "_nodes", None)
     for layer in graph.layers:
-        nodes = [n for n in layer._inbound_nodes if _node_in_model(n, names)]
+        if keys is not None:  # nodes of the current graph only (a Sequential may have been rebuilt)
+            nodes = [n for i, n in enumerate(layer._inbound_nodes) if f"{id(layer)}_ib-{i}" in keys]
+        else:
+            nodes = [n for n in layer._inbound_nodes if _node_in_model(n, names)]
         if len(nodes) > 1:
             raise ModelError(f"Layer {layer.name!r} is called {len(nodes)} times (a shared layer); "
                              "shared layers are not supported.")

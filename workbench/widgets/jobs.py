@@ -1,4 +1,8 @@
-"""Run long work (training, scans) off the kernel's main thread, with progress and a Stop that restores."""
+"""Run long work (training, scans) off the kernel's main thread, with progress and a Stop that restores.
+
+The thread talks to the page only through widget state (never print), so no parent header is
+set on it: messages carrying an old request's header are dropped by some front ends.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +23,6 @@ class Job:
         self.stopped = False
         self._work, self._restore, self._on_done = work, restore, on_done
         self.thread = threading.Thread(target=self._run, name=f"workbench-{name}", daemon=True)
-        try:  # keep output from the thread in the cell that started it (ipywidgets#4020)
-            from IPython import get_ipython
-
-            shell = get_ipython()
-            self._parent = shell.kernel.get_parent() if shell is not None and hasattr(shell, "kernel") else None
-        except Exception:  # noqa: BLE001 - no IPython: nothing to route
-            self._parent = None
-
     def start(self) -> "Job":
         self.thread.start()
         return self
@@ -39,13 +35,6 @@ class Job:
         return not self.thread.is_alive()
 
     def _run(self) -> None:
-        if self._parent is not None:
-            try:
-                from IPython import get_ipython
-
-                get_ipython().kernel.set_parent(self._parent)
-            except Exception:  # noqa: BLE001
-                pass
         try:
             self.result = self._work(self.stop_event)
             if self.stop_event.is_set():

@@ -6,7 +6,7 @@ from workbench.baselines import get_baseline
 from workbench.data.user import MAX_UPLOAD_BYTES, load_npz
 from workbench.errors import WorkbenchError
 from workbench.models.loading import MAX_MODEL_BYTES, check_model, load_user_model
-from workbench.widgets.jobs import Job
+from workbench.widgets.dispatch import post
 
 
 def upload_items(value) -> list[dict]:
@@ -28,21 +28,35 @@ class SessionLoader:
         self.user_data = None
         self.user_model = None
 
+    def load_now(self, model_name: str, dataset_name: str) -> bool:
+        """Open a packaged or cached baseline right away (never trains; page loads stay fast)."""
+        try:
+            model, dataset, origin = get_baseline(model_name, dataset_name, allow_training=False)
+        except FileNotFoundError:
+            self.state.status = (f"No trained {model_name} for {dataset_name} is cached yet: press Load to train "
+                                 "one (it runs in the background and is cached).")
+            return False
+        except WorkbenchError as exc:
+            return self.state._refuse(str(exc))
+        self._open(model, dataset, model_name, f"{model_name} on {dataset.name}: baseline {origin}; "
+                   f"data: {dataset.source}")
+        return True
+
     def load_zoo(self, model_name: str, dataset_name: str, wait: bool = False) -> bool:
         """Load a trained zoo baseline (packaged, cached, or trained now with progress and Stop)."""
         s = self.state
         previous = {"data": self.user_data}
 
         def work(stop):
-            s.records = []
+            s._set(records=[])
             data = self.user_data if dataset_name == "user" else dataset_name
             if data is None:
                 raise WorkbenchError("No uploaded dataset yet: upload an .npz with images and labels first.")
             model, dataset, origin = get_baseline(model_name, data, on_record=s._on_record_plain(), stop=stop)
             if stop.is_set():
                 return
-            s.set_session(model, dataset, model_name, self.eval_size)
-            s.status = f"{model_name} on {dataset.name}: baseline {origin}; data: {dataset.source}"
+            post(self._open, model, dataset, model_name, f"{model_name} on {dataset.name}: baseline {origin}; "
+                 f"data: {dataset.source}")
 
         def restore():
             self.user_data = previous["data"]
@@ -51,6 +65,10 @@ class SessionLoader:
         if ok and wait:
             s.wait()
         return ok
+
+    def _open(self, model, dataset, model_name, status):
+        self.state.set_session(model, dataset, model_name, self.eval_size)
+        self.state.status = status
 
     def upload(self, value) -> bool:
         """Handle uploaded files: a .keras model and/or an .npz dataset. Bad files change nothing."""
@@ -98,6 +116,3 @@ class SessionLoader:
             s.status = (f"uploaded dataset {data.name!r}: {len(data.y_train)} train / {len(data.y_test)} test images; "
                         "now upload a model, or pick a model and 'user' data and press Load to train one")
         return True
-
-    def start(self, name, work, restore):  # pragma: no cover - convenience alias
-        return Job(name, work, restore, self.state._finish).start()

@@ -18,6 +18,7 @@ from workbench.metrics.size import size_report
 from workbench.pruning.sensitivity import sensitivity_scan
 from workbench.quantization.api import quantize_model
 from workbench.train import accuracy, fit
+from workbench.widgets.dispatch import post
 from workbench.widgets.jobs import Job
 
 
@@ -32,8 +33,20 @@ class RunsMixin:
 
     def _on_record_plain(self):
         def on_record(record):
-            self.records = self.records + [dict(record)]
+            post(self._append_record, dict(record), None)
         return on_record
+
+    def _append_record(self, record: dict, progress: float | None) -> None:
+        self.records = self.records + [record]
+        if progress is not None:
+            self.progress = progress
+
+    def _set(self, **values) -> None:
+        """Set traits from a worker thread (on the kernel's main thread)."""
+        def apply():
+            for key, value in values.items():
+                setattr(self, key, value)
+        post(apply)
 
     def _start(self, name: str, work, restore, needs_model: bool = True) -> bool:
         try:
@@ -44,7 +57,7 @@ class RunsMixin:
         self.error = ""
         self.job, self.progress, self.busy = name, 0.0, True
         self.status = f"{name} running…"
-        self._job = Job(name, work, restore, self._finish).start()
+        self._job = Job(name, work, restore, lambda job: post(self._finish, job)).start()
         return True
 
     def _finish(self, job: Job) -> None:
@@ -81,8 +94,7 @@ class RunsMixin:
                                                               self._fp32).items()})
             if record["kind"] == "epoch":
                 record["val_accuracy"] = accuracy(self._training_model, self.eval_x, self.eval_y)
-            self.records = self.records + [record]
-            self.progress = min(1.0, record["step"] / max(1, total_steps))
+            post(self._append_record, record, min(1.0, record["step"] / max(1, total_steps)))
         return on_record
 
     def _train_config(self) -> TrainConfig:
@@ -103,7 +115,7 @@ class RunsMixin:
         self._training_model = self.model
 
         def work(stop):
-            self.records = []
+            self._set(records=[])
             return fit(self.model, data, config, prune=prune, on_record=self._on_record(steps), stop=stop,
                        phase="finetune", record_every=self.record_every)
 
@@ -126,12 +138,11 @@ class RunsMixin:
         def work(stop):
             qat, _ = quantize_model(self.model, quant, calibration_data=self.data.x_train[:512])
             self._training_model = qat
-            self.records = []
+            self._set(records=[])
             fit(qat, data, TrainConfig(epochs=config.epochs, learning_rate=min(config.learning_rate, 1e-4)),
                 on_record=self._on_record(steps), stop=stop, phase="qat", record_every=self.record_every)
             if not stop.is_set():
-                self.qat_model = qat
-                self.qat_accuracy = accuracy(qat, self.eval_x, self.eval_y)
+                self.qat_model = qat  # a plain attribute, not a trait: safe from the worker
 
         def restore():
             self.qat_model = previous
@@ -152,11 +163,11 @@ class RunsMixin:
             model = source
             if model is None:
                 model, _ = quantize_model(self.model, quant, calibration_data=self.data.x_train[:512])
-            self.progress = 0.3
+            self._set(progress=0.3)
             data, _ = export_tflite(model, self.data.x_train[:300])
             if stop.is_set():
                 return
-            self.progress = 0.7
+            self._set(progress=0.7)
             acc = evaluate_tflite(data, self.data.x_test, self.data.y_test)
             sizes = size_report(self._fp32, data).to_dict()
             sizes.pop("tensors")
@@ -165,13 +176,16 @@ class RunsMixin:
                    "dataset": self.dataset_name, "qat": source is not None, "int8_accuracy": acc,
                    "baseline_accuracy": base, "delta_points": 100 * (acc - base),
                    "sparsity": self._overall_sparsity(), "config": self.get_config(), **sizes}
-            self.export = {"tflite": data, **run}
-            self.runs = self.runs + [run]
+            post(self._add_run, {"tflite": data, **run}, run)
 
         def restore():
-            self.export = previous
+            self._set(export=previous)
 
         return self._start("export", work, restore)
+
+    def _add_run(self, export: dict, run: dict) -> None:
+        self.export = export
+        self.runs = self.runs + [run]
 
     def _overall_sparsity(self) -> float:
         total = sum(self.layer(n).get_mask().size for n in self.layers)
@@ -188,7 +202,7 @@ class RunsMixin:
 
         def on_point(row):
             rows.append(row)
-            self.progress = len(rows) / total
+            self._set(progress=len(rows) / total)
 
         def work(stop):
             frame = sensitivity_scan(self.model, (self.eval_x[:eval_size], self.eval_y[:eval_size]),
@@ -196,10 +210,10 @@ class RunsMixin:
                                      train_data=(self.data.x_train[:1024], self.data.y_train[:1024]),
                                      on_point=on_point, stop=stop)
             if not stop.is_set():
-                self.sensitivity = frame
+                self._set(sensitivity=frame)
 
         def restore():
-            self.sensitivity = previous
+            self._set(sensitivity=previous)
 
         try:
             if self.criterion == "taylor" and self.data is None:

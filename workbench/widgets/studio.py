@@ -34,7 +34,7 @@ class Studio:
         self.state.observe(lambda c: self._show_runs(), names=["runs"])
         self.state.observe(lambda c: self._show_header(), names=["model_name", "data_source", "busy"])
         if load:
-            self.loader.load_zoo(model, dataset, wait=True)
+            self.loader.load_now(model, dataset)
         self.dashboard = Dashboard(self.state)
         self._show_header()
 

@@ -8,10 +8,17 @@ import plotly.graph_objects as go
 
 
 class View:
-    """Observe ``traits`` of ``state`` and redraw ``figure`` once per change."""
+    """Observe ``traits`` of ``state`` and redraw ``figure`` once per change.
+
+    Views fed by background runs set ``replace_on_redraw``: each redraw then shows a new
+    FigureWidget built from the full data, because incremental plotly updates to a figure that
+    had none before were seen to be dropped by the page (Voila, plotly 7).
+    """
 
     traits: tuple[str, ...] = ()
     title = ""
+    replace_on_redraw = False
+    _container = None
 
     def __init__(self, state, height: int = 320):
         self.state = state
@@ -25,6 +32,12 @@ class View:
     @property
     def widget(self):
         sync_figure(self.figure)
+        if self.replace_on_redraw:
+            if self._container is None:
+                import ipywidgets
+
+                self._container = ipywidgets.Box([self.figure])
+            return self._container
         return self.figure
 
     def setup(self) -> None:
@@ -42,7 +55,10 @@ class View:
             return
         with self.figure.batch_update():
             self.draw()
-        sync_figure(self.figure)
+        if self.replace_on_redraw and self._container is not None:
+            old, self.figure = self.figure, go.FigureWidget(self.figure)
+            self._container.children = (self.figure,)
+            old.close()
         self.redraws += 1
 
     needs_model = True

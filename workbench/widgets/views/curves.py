@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -15,6 +16,8 @@ SIZE_KEYS = (("est_fp32_bytes", "fp32"), ("est_int8_bytes", "int8 .tflite (est.)
 class CurvesView(View):
     traits = ("records",)
     needs_model = False
+    replace_on_redraw = True
+    min_interval_s = 0.5  # while a run goes, redraw at most this often (and once more when it ends)
 
     def __init__(self, state, height: int = 340):
         self.state = state
@@ -29,7 +32,16 @@ class CurvesView(View):
         fig.update_xaxes(title_text="step", row=1, col=2)
         fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.25))
         self.figure = go.FigureWidget(fig)
+        self._last = 0.0
         state.observe(self._on_change, names=list(self.traits))
+        state.observe(lambda change: change["new"] or self.redraw(), names=["busy"])
+        self.redraw()
+
+    def _on_change(self, change=None):
+        now = time.monotonic()
+        if self.state.busy and now - self._last < self.min_interval_s and self.state.records:
+            return
+        self._last = now
         self.redraw()
 
     def data(self) -> dict:

@@ -1,0 +1,30 @@
+"""Run widget updates on the kernel's main thread.
+
+Widget state changed from a worker thread can get lost between the kernel and the page (seen
+with plotly FigureWidget updates in Voila on ipykernel 7). Background runs therefore post their
+updates to the kernel's IO loop, which runs them on the main thread in order. Outside a kernel
+(tests, scripts) the update runs at once.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+def _kernel_loop():
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipywidgets
+        return None
+    shell = get_ipython()
+    kernel = getattr(shell, "kernel", None)
+    return getattr(kernel, "io_loop", None)
+
+
+def post(fn, *args, **kwargs) -> None:
+    """Call ``fn(*args, **kwargs)`` on the kernel's main thread (now, if already there or no kernel)."""
+    loop = _kernel_loop()
+    if loop is None or threading.current_thread() is threading.main_thread():
+        fn(*args, **kwargs)
+    else:
+        loop.add_callback(fn, *args, **kwargs)
