@@ -85,9 +85,12 @@ def test_fine_tune_grows_the_curve_and_stop_ends_a_run(page, voila):
 def test_export_downloads_a_valid_tflite(page, voila, tmp_path):
     _open(page, voila)
     _press_slider(page, "fc1", 50)
+    page.wait_for_selector("text=fc1: 50% pruned")
     _button(page, "Export int8").click()
     link = page.locator("a:has-text('download .tflite')")
     link.wait_for(timeout=180_000)
+    page.wait_for_selector("text=export finished")
+    assert "run is going" not in page.content()
     with page.expect_download() as info:
         link.click()
     path = tmp_path / "model_int8.tflite"

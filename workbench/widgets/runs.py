@@ -65,8 +65,10 @@ class RunsMixin:
             self.error = f"{job.name} failed and was undone: {job.error}"
             self.status = f"{job.name} failed"
         elif job.stopped:
+            self.error = ""
             self.status = f"{job.name} stopped; the model is as it was before it"
         else:
+            self.error = ""  # messages about changes refused during the run are stale now
             self.status = f"{job.name} finished"
             self.progress = 1.0
         self.busy = False
