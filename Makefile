@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := dataset-fashion-mnist chromium
 PYTEST_ARGS ?=
 
-.PHONY: setup apt test app clean
+.PHONY: setup apt test app bench clean
 
 setup: $(STAMP) apt
 
@@ -38,6 +38,12 @@ app: $(STAMP)
 	@echo "  (all apps: http://127.0.0.1:$(APP_PORT)/voila/tree)"
 	@echo ""
 	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/voila apps/ --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1
+
+# Benchmarks: all rows, or one with `make bench ROW=lenet5-mnist`; writes bench/results and bench/RESULTS.md.
+ROW ?=
+bench: setup
+	WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/run.py $(ROW)
+	@if [ -z "$(ROW)" ]; then WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/widget_latency.py; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -31,6 +31,8 @@ def our_table(results_dir=DEFAULT_RESULTS) -> pd.DataFrame:
     """Rows from bench/results/*.json (written by `make bench`)."""
     rows = []
     for path in sorted(pathlib.Path(results_dir).glob("*.json")) if pathlib.Path(results_dir).is_dir() else []:
+        if path.name.endswith(".rerun.json"):
+            continue
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):

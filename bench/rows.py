@@ -1,0 +1,40 @@
+"""The benchmark rows of `make bench`: model, data and the compression settings of each.
+
+Settings are fixed here (and seeded), so a row re-run reproduces its result within the
+tolerance RESULTS.md states.
+"""
+
+from __future__ import annotations
+
+ROWS = {
+    "lenet5-mnist": {
+        "model": "lenet5", "dataset": "mnist", "model_kwargs": {},
+        "baseline": {"epochs": 10, "learning_rate": 1e-3},
+        "prune": {"target": "per_layer", "sparsity": 0.9, "schedule": "polynomial", "frequency": 25,
+                  "layer_sparsity": {"conv1": 0.5, "conv2": 0.88, "fc1": 0.975, "fc2": 0.8}},
+        "finetune": {"epochs": 12, "learning_rate": 5e-4},
+        "quant": {"weight_bits": 8, "layer_weight_bits": {"fc1": 4, "fc2": 4}},
+        "qat": {"epochs": 4, "learning_rate": 1e-4},
+        "goal": {"ratio": 40.0, "max_loss_points": 0.3},
+    },
+    "lenet5-fashion": {
+        "model": "lenet5", "dataset": "fashion_mnist", "model_kwargs": {},
+        "baseline": {"epochs": 10, "learning_rate": 1e-3},
+        "prune": {"target": "per_layer", "sparsity": 0.9, "schedule": "polynomial", "frequency": 100,
+                  "layer_sparsity": {"conv1": 0.4, "conv2": 0.85, "fc1": 0.97, "fc2": 0.75}},
+        "finetune": {"epochs": 8, "learning_rate": 5e-4},
+        "quant": {"weight_bits": 8, "layer_weight_bits": {"fc1": 4, "fc2": 4}},
+        "qat": {"epochs": 2, "learning_rate": 1e-4},
+        "goal": {"ratio": 40.0, "max_loss_points": 0.5},
+    },
+    "mobilenet-fashion": {
+        "model": "mobilenet_v1", "dataset": "fashion_mnist", "model_kwargs": {"alpha": 1.0},
+        "baseline": {"epochs": 6, "learning_rate": 1e-3},
+        "prune": {"target": "global", "sparsity": 0.75, "schedule": "polynomial", "frequency": 100,
+                  "exclude": ["conv1"]},
+        "finetune": {"epochs": 3, "learning_rate": 3e-4},
+        "quant": {"weight_bits": 8},
+        "qat": {"epochs": 1, "learning_rate": 1e-4},
+        "goal": {"ratio": 10.0, "max_loss_points": 1.0},
+    },
+}
