@@ -51,6 +51,7 @@ def run_row(name: str, limit: int = 0, seed: int = 0) -> dict:
     spec = ROWS[name]
     started = time.perf_counter()
     data = wb.load_dataset(spec["dataset"])
+    limit = limit or spec.get("limit", 0)
     if limit:
         data = data.subset(train=limit)
     if spec["model"] == "mobilenet_v1":
