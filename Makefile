@@ -42,7 +42,9 @@ app: $(STAMP)
 # Benchmarks: all rows, or one with `make bench ROW=lenet5-mnist`; writes bench/results and bench/RESULTS.md.
 ROW ?=
 bench: setup
-	WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/run.py $(ROW)
+	@for row in $(or $(ROW),$$($(PY) bench/rows.py)); do \
+		echo "== $$row"; WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/run.py $$row || exit 1; \
+	done
 	@if [ -z "$(ROW)" ]; then WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/widget_latency.py; fi
 
 clean:

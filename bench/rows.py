@@ -39,3 +39,7 @@ ROWS = {
         "goal": {"ratio": 10.0, "max_loss_points": 1.0},
     },
 }
+
+
+if __name__ == "__main__":
+    print(" ".join(ROWS))

@@ -117,6 +117,11 @@ def write_markdown(results: dict, reruns: dict | None = None) -> str:
             f"≥{g['ratio']:.0f}× at ≥−{g['max_loss_points']} {'✓' if r['goal_met'] else '✗'} | "
             f"{r['seconds']['total']:.0f} | {r['speed']['batch1']['int8_over_fp32']:.2f}×, "
             f"{r['speed']['batch64']['int8_over_fp32']:.2f}× |")
+    latency = RESULTS / "widget_latency.json"
+    if latency.is_file():
+        lat = json.loads(latency.read_text())
+        lines += ["", f"Widget latency (bench/widget_latency.py, one sparsity-slider move on LeNet-5, {lat['moves']} "
+                      f"moves): p50 {lat['p50_s']:.3f} s, p95 {lat['p95_s']:.3f} s."]
     rerun_lines = reproducibility(results, reruns or {})
     if rerun_lines:
         lines += ["", "Reproducibility (`bench/run.py --rerun ROW`: the same row again, same seed; TensorFlow on CPU "
