@@ -67,10 +67,11 @@ def mobilenet_v1(alpha: float = 1.0, input_shape=(32, 32, 1), classes: int = 10,
     size = image_size or max(32, h, w)
     inputs = keras.Input(shape=(h, w, c), name="image")
     x = inputs if (h, w) == (size, size) else keras.layers.Resizing(size, size, name="resize")(inputs)
-    return keras.applications.MobileNet(
+    body = keras.applications.MobileNet(
         input_tensor=x, alpha=alpha, include_top=True, weights=None, classes=classes, dropout=dropout,
-        name=f"mobilenet_v1_{alpha}",
     )
+    # One input tensor (not a list), so calling the model with an array matches its structure.
+    return keras.Model(inputs, body.outputs[0], name=f"mobilenet_v1_{alpha}")
 
 
 def build_model(name: str, input_shape=(28, 28, 1), classes: int = 10, **kwargs) -> keras.Model:
