@@ -44,9 +44,11 @@ def test_throughput_and_table(trained_lenet, small_mnist):
     result = {"accuracy": {"baseline": 0.98, "int8": 0.979}, "dataset": {"source": "bundled (x)", "train": 8000,
                                                                            "test": 2000},
               "sizes": {"fp32_bytes": 1724320, "tflite_bytes": 200000, "gzip_bytes": 40000, "entropy_bytes": 30000,
-                        "compression_ratio": 43.108}, "spec": {"goal": {"ratio": 40, "max_loss_points": 0.3},
+                        "compression_ratio": 43.108}, "spec": {"goal": {"ratio": 40, "max_loss_points": 0.3, "min_baseline": 0.95},
                                                                "prune": {}, "quant": {}, "finetune": {}, "qat": {}},
               "goal_met": True, "delta_points": -0.1, "seconds": {"total": 100},
               "speed": {"batch1": {"int8_over_fp32": 1.5}, "batch64": {"int8_over_fp32": 2.0}}}
     table = run.write_markdown({"lenet5-mnist": result})
     assert "| lenet5-mnist | bundled" in table and "**43.1×**" in table and "✓" in table and "-0.10" in table
+    result["accuracy"]["baseline"] = 0.10  # a baseline that never learned cannot meet a goal
+    assert "✗" in run.write_markdown({"lenet5-mnist": result})

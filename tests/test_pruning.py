@@ -161,3 +161,21 @@ def test_sensitivity_scan_returns_a_frame_and_leaves_model_unchanged(trained_len
     conv1 = frame[frame.layer == "conv1"].set_index("sparsity").accuracy
     assert conv1[0.99] < conv1[0.0]
     assert all(np.array_equal(get_masks(pruned)[k], v) for k, v in before.items())
+
+
+def test_batchnorm_recalibration_matches_numpy_batch_statistics(rng):
+    import keras
+
+    from workbench.train import recalibrate_batchnorm
+
+    inputs = keras.Input((6, 6, 2))
+    bn = keras.layers.BatchNormalization(name="bn")
+    model = keras.Model(inputs, bn(inputs))
+    x = rng.normal(3.0, 2.0, size=(40, 6, 6, 2)).astype("float32")
+    assert recalibrate_batchnorm(model, x, batch_size=20, batches=2) == 1
+    means = [x[i:i + 20].mean(axis=(0, 1, 2)) for i in (0, 20)]
+    variances = [x[i:i + 20].var(axis=(0, 1, 2)) for i in (0, 20)]
+    assert np.allclose(bn.moving_mean.numpy(), np.mean(means, axis=0), atol=1e-4)
+    # Keras keeps the biased batch variance in its moving average.
+    assert np.allclose(bn.moving_variance.numpy(), np.mean(variances, axis=0), rtol=1e-3)
+    assert bn.momentum == 0.99

@@ -96,8 +96,32 @@ def fit(model: keras.Model, data, config: TrainConfig | None = None, prune: Prun
     start = time.perf_counter()
     history = model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=cbs,
                         validation_data=validation, shuffle=True)
+    if not recorder.stopped:
+        recalibrate_batchnorm(model, x)
     return TrainReport(len(history.history.get("loss", [])), recorder.step, time.perf_counter() - start,
                        {k: [float(v) for v in vals] for k, vals in history.history.items()}, recorder.stopped)
+
+
+def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: int = 256, batches: int = 8) -> int:
+    """Set BatchNorm moving statistics to the average batch statistics over ``images``.
+
+    Moving averages with momentum 0.99 need thousands of steps to forget their initial
+    (mean 0, variance 1); after a short run they can be far from the real statistics and the
+    model then fails in inference mode. Returns how many BatchNorm layers were recalibrated.
+    """
+    layers = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    if not layers or len(images) == 0:
+        return 0
+    saved = [layer.momentum for layer in layers]
+    try:
+        for i, start in enumerate(range(0, min(len(images), batches * batch_size), batch_size)):
+            for layer in layers:
+                layer.momentum = i / (i + 1)  # running mean of the batch statistics
+            model(images[start:start + batch_size], training=True)
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+    return len(layers)
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
