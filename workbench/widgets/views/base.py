@@ -10,14 +10,14 @@ import plotly.graph_objects as go
 class View:
     """Observe ``traits`` of ``state`` and redraw ``figure`` once per change.
 
-    Views fed by background runs set ``replace_on_redraw``: each redraw then shows a new
-    FigureWidget built from the full data, because incremental plotly updates to a figure that
-    had none before were seen to be dropped by the page (Voila, plotly 7).
+    Inside a container, each redraw shows a new FigureWidget built from the full data
+    (``replace_on_redraw``): incremental plotly updates were seen to be dropped by the page under
+    load (Voila, plotly 7), while a figure's first render from its full state is reliable.
     """
 
     traits: tuple[str, ...] = ()
     title = ""
-    replace_on_redraw = False
+    replace_on_redraw = True
     _container = None
 
     def __init__(self, state, height: int = 320):

@@ -16,7 +16,6 @@ SIZE_KEYS = (("est_fp32_bytes", "fp32"), ("est_int8_bytes", "int8 .tflite (est.)
 class CurvesView(View):
     traits = ("records",)
     needs_model = False
-    replace_on_redraw = True
     min_interval_s = 0.5  # while a run goes, redraw at most this often (and once more when it ends)
 
     def __init__(self, state, height: int = 340):

@@ -10,7 +10,6 @@ class ParetoView(View):
     traits = ("runs", "model_name")
     title = "Runs: shipped size against accuracy change"
     needs_model = False
-    replace_on_redraw = True
 
     def setup(self):
         self.figure.add_scatter(name="this session (gzip of int8 .tflite)", mode="markers+text",

@@ -9,7 +9,6 @@ class SensitivityView(View):
     traits = ("sensitivity",)
     title = "Sensitivity: each layer pruned alone"
     needs_model = False
-    replace_on_redraw = True
 
     def setup(self):
         self.figure.update_layout(xaxis=dict(title="sparsity", tickformat=".0%"),
