@@ -37,7 +37,8 @@ app: $(STAMP)
 	@echo "  Compression Studio: http://127.0.0.1:$(APP_PORT)/voila/render/compression_studio.ipynb"
 	@echo "  (all apps: http://127.0.0.1:$(APP_PORT)/voila/tree)"
 	@echo ""
-	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/voila apps/ --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/voila apps/ --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1 \
+		--preheat_kernel=True --pool_size=1
 
 # Benchmarks: all rows, or one with `make bench ROW=lenet5-mnist`; writes bench/results and bench/RESULTS.md.
 ROW ?=
