@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gzip
 import os
@@ -11,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from workbench._quiet import silenced_stderr
 from workbench.errors import ModelError
 from workbench.io import write_bytes
 
@@ -33,24 +33,6 @@ class ExportReport:
 def gzip_size(data: bytes) -> int:
     """Bytes of ``gzip -9`` of ``data`` (no file name, fixed mtime)."""
     return len(gzip.compress(data, compresslevel=9, mtime=0))
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Silence the converter's C++ logging on stderr while it runs."""
-    try:
-        fd = os.dup(2)
-    except OSError:
-        fd = None
-    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
-        if fd is not None:
-            os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            if fd is not None:
-                os.dup2(fd, 2)
-                os.close(fd)
 
 
 def convert_int8(model, representative_images: np.ndarray, int8_io: bool = False, samples: int = 200) -> bytes:
@@ -80,7 +62,7 @@ def convert_int8(model, representative_images: np.ndarray, int8_io: bool = False
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
-        with _quiet(), warnings.catch_warnings():
+        with silenced_stderr(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             return bytes(converter.convert())
     except Exception as exc:  # the converter raises many types; report them as one
@@ -93,7 +75,7 @@ def convert_float(model) -> bytes:
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     try:
-        with _quiet():
+        with silenced_stderr():
             return bytes(converter.convert())
     except Exception as exc:  # the converter raises many types; report them as one
         raise ModelError(f"TFLite float conversion failed for model {model.name!r}: {exc}") from exc

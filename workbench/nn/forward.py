@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
 from workbench.errors import ModelError
@@ -90,4 +89,4 @@ def output_channel_axis_size(kernel_shape, kind: str) -> int:
     return kernel_shape[-2] * kernel_shape[-1] if kind == "depthwise" else kernel_shape[-1]
 
 
-__all__ = ["KINDS", "layer_kind", "layer_args", "linear_forward", "apply_activation", "output_shape", "keras"]
+__all__ = ["KINDS", "layer_kind", "layer_args", "linear_forward", "apply_activation", "output_shape"]

@@ -98,11 +98,8 @@ class SessionState(RunsMixin, t.HasTraits):
 
     def layer(self, name: str | None = None):
         """The PruneWrapper of a layer (the selected one by default)."""
-        name = name or self.selected_layer
-        for layer in wrapped_layers(self.model):
-            if layer.name == name:
-                return layer
-        raise ConfigError(f"No prunable layer named {name!r}; this model has {self.layers}.")
+        name = self._known(name or self.selected_layer)
+        return next(layer for layer in wrapped_layers(self.model) if layer.name == name)
 
     def _refuse(self, message: str) -> bool:
         self.error = message
@@ -138,9 +135,10 @@ class SessionState(RunsMixin, t.HasTraits):
 
     # ----- pruning controls ------------------------------------------------------------------
     def select_layer(self, name: str) -> bool:
-        if name not in self.layers:
-            return self._refuse(f"No prunable layer named {name!r}. Received: {name!r}; choose one of {self.layers}.")
-        self.selected_layer = name
+        try:
+            self.selected_layer = self._known(name)
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
         self.error = ""
         return True
 
