@@ -11,6 +11,7 @@ import pytest
 from workbench import cli
 from workbench.config import PruneConfig, QuantConfig, TrainConfig
 from workbench.export import evaluate_tflite
+from workbench.metrics.tflite_tensors import weight_tensors
 from workbench.pipeline import compress
 from workbench.report import CompressionReport
 
@@ -97,11 +98,14 @@ def test_cli_compress_evaluate_info(tmp_path, capsys):
     out = tmp_path / "cli"
     rc = cli.main(["compress", "--model", "lenet5", "--dataset", "mnist", "--sparsity", "0.8", "--bits", "8",
                    "--limit", "1500", "--baseline-epochs", "2", "--epochs", "1", "--qat-epochs", "1",
-                   "--layer-bits", "fc1=4", "--out", str(out), "--quiet"])
+                   "--layer-bits", "fc1=4", "--layer-clusters", "fc2=8", "--out", str(out), "--quiet"])
     printed = capsys.readouterr().out
     assert rc == 0 and "compression ratio" in printed and "fc1" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["quant"]["layer_weight_bits"] == {"fc1": 4}
+    assert report["settings"]["quant"]["layer_clusters"] == {"fc2": 8}
+    fc2 = [t for t in weight_tensors((out / "model_int8.tflite").read_bytes()) if t.shape == (10, 500)][0]
+    assert np.unique(fc2.values[fc2.values != 0]).size <= 8, "fc2 shares at most 8 values"
     assert cli.main(["evaluate", str(out / "model_int8.tflite"), "--dataset", "mnist"]) == 0
     evaluated = capsys.readouterr().out
     assert f"accuracy {report['accuracy']['int8']:.4f}" in evaluated
@@ -114,6 +118,7 @@ def test_cli_compress_evaluate_info(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["compress", "--sparsity", "1.0"], "sparsity must be a fraction in [0, 1)"),
     (["compress", "--bits", "9"], "weight_bits must be from 2 to 8"),
+    (["compress", "--clusters", "1"], "clusters must be 0 (off) or from 2 to 256"),
     (["evaluate", "/nonexistent.tflite"], "No such file"),
 ])
 def test_cli_bad_input_is_a_clear_error(args, message, capsys):

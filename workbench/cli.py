@@ -43,7 +43,9 @@ def cmd_compress(args) -> int:
                         schedule=args.schedule,
                         layer_sparsity=_parse_layer_values(args.layer_sparsity, float, "--layer-sparsity"))
     quant = QuantConfig(weight_bits=args.bits, activation_bits=args.activation_bits,
-                        layer_weight_bits=_parse_layer_values(args.layer_bits, int, "--layer-bits"))
+                        layer_weight_bits=_parse_layer_values(args.layer_bits, int, "--layer-bits"),
+                        clusters=args.clusters,
+                        layer_clusters=_parse_layer_values(args.layer_clusters, int, "--layer-clusters"))
     common = {"batch_size": args.batch_size, "seed": args.seed, "limit": args.limit}
     baseline = TrainConfig(epochs=args.baseline_epochs, learning_rate=1e-3, **common)
     finetune = TrainConfig(epochs=args.epochs, learning_rate=5e-4, **common)
@@ -132,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--schedule", default="polynomial", choices=["one_shot", "polynomial"])
     c.add_argument("--bits", type=int, default=8, help="weight bits, 2..8")
     c.add_argument("--layer-bits", default="", help="per-layer weight bits, e.g. fc1=5")
+    c.add_argument("--clusters", type=int, default=0,
+                   help="k-means weight sharing: shared values per layer, 2..256 (0 = off)")
+    c.add_argument("--layer-clusters", default="", help="per-layer k-means clusters, e.g. fc1=16")
     c.add_argument("--activation-bits", type=int, default=8, help="activation bits, 2..8")
     c.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs after pruning")
     c.add_argument("--baseline-epochs", type=int, default=8)

@@ -12,6 +12,14 @@ CRITERIA = ("magnitude", "taylor")
 SCHEDULES = ("one_shot", "polynomial")
 TARGETS = ("global", "per_layer", "threshold")
 MIN_BITS, MAX_BITS = 2, 8
+MIN_CLUSTERS, MAX_CLUSTERS = 2, 256
+
+
+def _is_whole(value: Any) -> bool:
+    """True for an int or an integral float (not a bool, NaN or infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or value.is_integer()
 
 
 def check_sparsity(value: Any, name: str = "sparsity") -> float:
@@ -29,7 +37,7 @@ def check_sparsity(value: Any, name: str = "sparsity") -> float:
 
 def check_bits(value: Any, name: str = "bits") -> int:
     """Return ``value`` as an int in [2, 8] or raise ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+    if not _is_whole(value):
         raise ConfigError(f"{name} must be a whole number from {MIN_BITS} to {MAX_BITS}. Received: {name}={value!r}")
     value = int(value)
     if not MIN_BITS <= value <= MAX_BITS:
@@ -37,6 +45,18 @@ def check_bits(value: Any, name: str = "bits") -> int:
             f"{name} must be from {MIN_BITS} to {MAX_BITS} (values live in an int8 container). "
             f"Received: {name}={value!r}"
         )
+    return value
+
+
+def check_clusters(value, name: str = "clusters") -> int:
+    """Return ``value`` as 0 (no sharing) or a whole number in [2, 256], or raise ConfigError."""
+    if not _is_whole(value):
+        raise ConfigError(f"{name} must be 0 (off) or a whole number from {MIN_CLUSTERS} to {MAX_CLUSTERS}. "
+                          f"Received: {name}={value!r}")
+    value = int(value)
+    if value != 0 and not MIN_CLUSTERS <= value <= MAX_CLUSTERS:
+        raise ConfigError(f"{name} must be 0 (off) or from {MIN_CLUSTERS} to {MAX_CLUSTERS} (an int8 container "
+                          f"holds at most 256 values). Received: {name}={value!r}")
     return value
 
 
@@ -144,6 +164,9 @@ class QuantConfig(_RoundTrip):
         layer_weight_bits: per-layer weight bits, by layer name.
         ema_decay: decay of the activation range moving averages.
         fold_batchnorm: fold BatchNorm into the preceding conv before QAT.
+        clusters: k-means weight sharing (Deep Compression's codebooks): 0 = off, else 2..256
+            shared values per layer, kept through QAT (the centroids train) and export.
+        layer_clusters: per-layer clusters, by layer name.
     """
 
     weight_bits: int = 8
@@ -151,8 +174,13 @@ class QuantConfig(_RoundTrip):
     layer_weight_bits: dict = dataclasses.field(default_factory=dict)
     ema_decay: float = 0.99
     fold_batchnorm: bool = True
+    clusters: int = 0
+    layer_clusters: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        object.__setattr__(self, "clusters", check_clusters(self.clusters))
+        clusters = {str(k): check_clusters(v, f"layer_clusters[{k!r}]") for k, v in dict(self.layer_clusters).items()}
+        object.__setattr__(self, "layer_clusters", clusters)
         object.__setattr__(self, "weight_bits", check_bits(self.weight_bits, "weight_bits"))
         object.__setattr__(self, "activation_bits", check_bits(self.activation_bits, "activation_bits"))
         bits = {str(k): check_bits(v, f"layer_weight_bits[{k!r}]") for k, v in dict(self.layer_weight_bits).items()}
@@ -162,6 +190,9 @@ class QuantConfig(_RoundTrip):
 
     def weight_bits_for(self, layer_name: str) -> int:
         return self.layer_weight_bits.get(layer_name, self.weight_bits)
+
+    def clusters_for(self, layer_name: str) -> int:
+        return self.layer_clusters.get(layer_name, self.clusters)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,7 +43,7 @@ def estimate_sizes(model, weight_bits: dict | None = None, fp32_bytes: int | Non
             kernel, kind = layer.effective_kernel(), layer.kind
             bias = layer.layer.bias.numpy() if layer.layer.use_bias else None
         elif isinstance(layer, QuantWeightLayer):
-            kernel, kind, bias = (layer.kernel * layer.mask).numpy(), layer.kind, layer.bias.numpy()
+            kernel, kind, bias = layer.float_kernel().numpy(), layer.kind, layer.bias.numpy()
             weight_bits = {**weight_bits, layer.name: weight_bits.get(layer.name, layer.weight_bits)}
         elif layer_kind(layer):
             kernel, kind = layer.kernel.numpy(), layer_kind(layer)

@@ -91,7 +91,7 @@ def layer_table(model) -> pd.DataFrame:
             kernel, kind, bits = layer.effective_kernel(), layer.kind, 32
             bias = layer.layer.bias.numpy() if layer.layer.use_bias else np.zeros(0)
         elif isinstance(layer, QuantWeightLayer):
-            kernel, kind, bits = (layer.kernel * layer.mask).numpy(), layer.kind, layer.weight_bits
+            kernel, kind, bits = layer.float_kernel().numpy(), layer.kind, layer.weight_bits
             bias = layer.bias.numpy()
         elif layer_kind(layer):
             kernel, kind, bits = layer.kernel.numpy(), layer_kind(layer), 32

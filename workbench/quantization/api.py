@@ -115,9 +115,11 @@ def quantize_model(model: keras.Model, config: QuantConfig | None = None, calibr
     if any(isinstance(layer, QuantWeightLayer) for layer in model.layers):
         raise ModelError(f"Model {model.name!r} is already quantization-aware; quantize the float model instead.")
     check_supported(model)
-    unknown = set(config.layer_weight_bits) - {layer.name for layer in model.layers}
-    if unknown:
-        raise ModelError(f"layer_weight_bits names layers the model does not have: {sorted(unknown)}.")
+    for field in ("layer_weight_bits", "layer_clusters"):
+        unknown = set(getattr(config, field)) - {layer.name for layer in model.layers}
+        if unknown:
+            raise ModelError(f"{field} names layers the model does not have: {sorted(unknown)}. "
+                             f"Its layers: {[layer.name for layer in model.layers]}.")
     plan, absorbed = _plan(model, config)
     report = QuantReport(config.weight_bits, config.activation_bits)
 
@@ -126,7 +128,7 @@ def quantize_model(model: keras.Model, config: QuantConfig | None = None, calibr
             entry = plan[layer.name]
             return QuantWeightLayer(entry["args"], tuple(entry["inner"].kernel.shape), entry["activation"],
                                     config.weight_bits_for(layer.name), config.activation_bits, config.ema_decay,
-                                    name=layer.name)
+                                    clusters=config.clusters_for(layer.name), name=layer.name)
         if layer.name in absorbed:
             return Absorbed(absorbed[layer.name], name=layer.name)
         return layer.__class__.from_config(layer.get_config())
@@ -143,12 +145,12 @@ def quantize_model(model: keras.Model, config: QuantConfig | None = None, calibr
                 report.folded.append((entry["bn"].name, src.name))
             if bias is None:
                 bias = np.zeros(dst.bias.shape, dtype=np.float32)
-            dst.kernel.assign(kernel * entry["mask"])
+            dst.share_weights(kernel, entry["mask"])
             dst.bias.assign(bias)
-            dst.mask.assign(entry["mask"])
             if entry["act_layer"]:
                 report.fused.append((entry["act_layer"], src.name))
             report.layers.append({"name": src.name, "kind": args["kind"], "weight_bits": dst.weight_bits,
+                                  "clusters": dst.clusters,
                                   "per_channel": args["kind"] != "dense", "activation": dst.activation,
                                   "sparsity": float(1 - np.count_nonzero(entry["mask"]) / entry["mask"].size)})
         elif src.name not in absorbed:

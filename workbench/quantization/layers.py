@@ -4,6 +4,11 @@ It holds the (BN-folded) kernel and bias, the pruning mask, and the activation r
 non-trainable variables, so all of them are saved and exported with the model. Forward pass:
 fake_quant_w(kernel * mask) -> conv/matmul + bias -> fused activation -> fake_quant_a(EMA range)
 (-> softmax, left to the converter's calibration, for a classifier head).
+
+With ``clusters = k > 0`` (k-means weight sharing) the kernel is ``centroids[assignment] * mask``:
+the k centroids are what trains (each gets the sum of its members' gradients, as in Deep
+Compression), the assignment is a non-trainable index per weight, so the layer keeps at most k
+distinct non-zero values through QAT and export.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from workbench.config import check_bits
+from workbench.config import check_bits, check_clusters
 from workbench.nn.forward import apply_activation, linear_forward, output_shape
-from workbench.quantization import fake_quant
+from workbench.quantization import fake_quant, weight_sharing
 
 
 @keras.saving.register_keras_serializable(package="workbench")
@@ -22,7 +27,7 @@ class QuantWeightLayer(keras.layers.Layer):
     """Quantization-aware conv / depthwise / dense layer with a fixed pruning mask."""
 
     def __init__(self, args: dict, kernel_shape, activation: str = "linear", weight_bits: int = 8,
-                 activation_bits: int = 8, ema_decay: float = 0.99, **kwargs):
+                 activation_bits: int = 8, ema_decay: float = 0.99, clusters: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.args = dict(args)
         for key in ("strides", "dilation_rate"):
@@ -34,6 +39,7 @@ class QuantWeightLayer(keras.layers.Layer):
         self.weight_bits = check_bits(weight_bits, "weight_bits")
         self.activation_bits = check_bits(activation_bits, "activation_bits")
         self.ema_decay = float(ema_decay)
+        self.clusters = check_clusters(clusters)
 
     @property
     def kind(self) -> str:
@@ -41,7 +47,12 @@ class QuantWeightLayer(keras.layers.Layer):
 
     def build(self, input_shape):
         out = self.kernel_shape[-1] if self.kind != "depthwise" else self.kernel_shape[-2] * self.kernel_shape[-1]
-        self.kernel = self.add_weight(name="kernel", shape=self.kernel_shape, initializer="glorot_uniform")
+        self.kernel = self.add_weight(name="kernel", shape=self.kernel_shape, initializer="glorot_uniform",
+                                      trainable=not self.clusters)
+        if self.clusters:
+            self.centroids = self.add_weight(name="centroids", shape=(self.clusters,), initializer="zeros")
+            self.assignment = self.add_weight(name="assignment", shape=self.kernel_shape, initializer="zeros",
+                                              dtype="int32", trainable=False)
         self.bias = self.add_weight(name="bias", shape=(out,), initializer="zeros")
         self.mask = self.add_weight(name="mask", shape=self.kernel_shape, initializer="ones", trainable=False)
         self.act_min = self.add_weight(name="act_min", shape=(), initializer="zeros", trainable=False)
@@ -49,8 +60,27 @@ class QuantWeightLayer(keras.layers.Layer):
         self.act_steps = self.add_weight(name="act_steps", shape=(), initializer="zeros", trainable=False)
         self.built = True
 
+    def float_kernel(self):
+        """The kernel before fake quantization: pruned entries zero, shared values if clustered."""
+        if self.clusters:
+            return tf.gather(self.centroids, self.assignment) * self.mask
+        return self.kernel * self.mask
+
+    def share_weights(self, kernel: np.ndarray, mask: np.ndarray) -> None:
+        """Set kernel and mask; with clusters, also k-means the surviving weights into the codebook.
+
+        A clustered layer keeps ``kernel`` as the float weights its codebook was built from (not
+        trained); ``float_kernel()`` is the live value.
+        """
+        self.mask.assign(mask)
+        self.kernel.assign(kernel * mask)
+        if self.clusters:
+            centroids, assignment = weight_sharing.share_weights(kernel, mask, self.clusters)
+            self.centroids.assign(centroids)
+            self.assignment.assign(assignment)
+
     def quantized_kernel(self):
-        return fake_quant.quantize_weights(self.kernel * self.mask, self.weight_bits, self.kind)
+        return fake_quant.quantize_weights(self.float_kernel(), self.weight_bits, self.kind)
 
     def call(self, inputs, training=None):
         y = linear_forward(inputs, self.quantized_kernel(), self.bias, self.args)
@@ -71,7 +101,8 @@ class QuantWeightLayer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(args=self.args, kernel_shape=list(self.kernel_shape), activation=self.activation,
-                      weight_bits=self.weight_bits, activation_bits=self.activation_bits, ema_decay=self.ema_decay)
+                      weight_bits=self.weight_bits, activation_bits=self.activation_bits, ema_decay=self.ema_decay,
+                      clusters=self.clusters)
         return config
 
     @property
