@@ -194,3 +194,28 @@ def test_fine_tune_quantize_export_scan_update_views(board):
     frame = state.sensitivity
     assert len(frame) == 8 and [t.name for t in board.sensitivity.figure.data] == state.layers
     assert list(board.sensitivity.figure.data[3].y) == frame[frame.layer == "fc2"].accuracy.tolist()
+
+
+def test_each_figure_shown_opens_with_its_data(board, monkeypatch):
+    """The page draws a figure from its opening state (later `_widget_data` changes are ignored there)."""
+    import ipywidgets.comm
+
+    opened, create = {}, ipywidgets.comm.create_comm
+
+    def spy(**kwargs):
+        channel = create(**kwargs)
+        opened[channel.comm_id] = kwargs["data"]["state"]
+        return channel
+
+    monkeypatch.setattr(ipywidgets.comm, "create_comm", spy)
+    box = board.histogram.widget
+    for sparsity in (0.3, 0.6):
+        board.state.set_layer_sparsity("conv1", sparsity)
+        figure = board.histogram.figure
+        assert box.children == (figure,)
+        sent = opened[figure.comm.comm_id]
+        assert [trace["name"] for trace in sent["_widget_data"]] == [trace.name for trace in figure.data]
+        pruned = np.asarray(figure.data[1].y)
+        assert pruned.sum() == round(sparsity * 500)
+        assert np.array_equal(np.asarray(sent["_widget_data"][1]["y"], dtype=float).ravel(), pruned)
+        assert sent["_widget_layout"]["title"] == figure.layout.title.to_plotly_json()

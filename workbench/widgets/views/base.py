@@ -6,13 +6,19 @@ import copy
 
 import plotly.graph_objects as go
 
+from workbench.widgets.views.figure import SyncedFigureWidget
+
 
 class View:
     """Observe ``traits`` of ``state`` and redraw ``figure`` once per change.
 
-    Inside a container, each redraw shows a new FigureWidget built from the full data
-    (``replace_on_redraw``): incremental plotly updates were seen to be dropped by the page under
-    load (Voila, plotly 7), while a figure's first render from its full state is reliable.
+    Inside a container, each redraw shows a new SyncedFigureWidget built from the full data
+    (``replace_on_redraw``): the page draws a plotly figure from the state it has when the view
+    renders and ignores later data changes, so a figure whose opening message carries all of its
+    data is the reliable way to show new data (see figure.py).
+
+    Subclasses set ``traits``, build their empty figure in ``make_figure`` (or add traces in
+    ``setup``) and fill it in ``draw``.
     """
 
     traits: tuple[str, ...] = ()
@@ -23,11 +29,14 @@ class View:
     def __init__(self, state, height: int = 320):
         self.state = state
         self.redraws = 0
-        self.figure = go.FigureWidget(layout=go.Layout(title=self.title, height=height,
-                                                       margin=dict(l=50, r=20, t=40, b=40)))
+        self.figure = SyncedFigureWidget(self.make_figure(height))
         self.setup()
         state.observe(self._on_change, names=list(self.traits))
         self.redraw()
+
+    def make_figure(self, height: int) -> go.Figure:
+        """The empty figure (layout, subplots, traces) that ``draw`` fills."""
+        return go.Figure(layout=go.Layout(title=self.title, height=height, margin=dict(l=50, r=20, t=40, b=40)))
 
     @property
     def widget(self):
@@ -36,6 +45,7 @@ class View:
             if self._container is None:
                 import ipywidgets
 
+                self._replace_figure()
                 self._container = ipywidgets.Box([self.figure])
             return self._container
         return self.figure
@@ -56,10 +66,14 @@ class View:
         with self.figure.batch_update():
             self.draw()
         if self.replace_on_redraw and self._container is not None:
-            old, self.figure = self.figure, go.FigureWidget(self.figure)
-            self._container.children = (self.figure,)
-            old.close()
+            self._replace_figure()
         self.redraws += 1
+
+    def _replace_figure(self) -> None:
+        old, self.figure = self.figure, SyncedFigureWidget(self.figure)
+        if self._container is not None:
+            self._container.children = (self.figure,)
+        old.close()
 
     needs_model = True
 

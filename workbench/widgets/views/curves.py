@@ -19,8 +19,11 @@ class CurvesView(View):
     min_interval_s = 0.5  # while a run goes, redraw at most this often (and once more when it ends)
 
     def __init__(self, state, height: int = 340):
-        self.state = state
-        self.redraws = 0
+        self._last = 0.0
+        super().__init__(state, height)
+        state.observe(lambda change: change["new"] or self.redraw(), names=["busy"])
+
+    def make_figure(self, height: int) -> go.Figure:
         fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "size (bytes)"), horizontal_spacing=0.12)
         fig.add_trace(go.Scatter(name="train accuracy", mode="lines+markers"), row=1, col=1)
         fig.add_trace(go.Scatter(name="validation accuracy", mode="lines+markers"), row=1, col=1)
@@ -30,11 +33,7 @@ class CurvesView(View):
         fig.update_xaxes(title_text="step", row=1, col=1)
         fig.update_xaxes(title_text="step", row=1, col=2)
         fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.25))
-        self.figure = go.FigureWidget(fig)
-        self._last = 0.0
-        state.observe(self._on_change, names=list(self.traits))
-        state.observe(lambda change: change["new"] or self.redraw(), names=["busy"])
-        self.redraw()
+        return fig
 
     def _on_change(self, change=None):
         now = time.monotonic()

@@ -16,8 +16,9 @@ class KernelHeatmapView(View):
     max_rows, max_columns = 128, 400  # larger kernels show their top-left corner (drawing stays fast)
 
     def __init__(self, state, height: int = 360):
-        self.state = state
-        self.redraws = 0
+        super().__init__(state, height)
+
+    def make_figure(self, height: int) -> go.Figure:
         fig = make_subplots(rows=1, cols=2, column_widths=[0.8, 0.2], shared_yaxes=True, horizontal_spacing=0.03,
                             subplot_titles=("|w| (blank = pruned)", "filter sparsity"))
         fig.add_trace(go.Heatmap(colorscale="Viridis", showscale=False, hoverongaps=False), row=1, col=1)
@@ -25,9 +26,7 @@ class KernelHeatmapView(View):
         fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), showlegend=False,
                           plot_bgcolor="#f4f4f4")
         fig.update_xaxes(range=[0, 1], row=1, col=2)
-        self.figure = go.FigureWidget(fig)
-        state.observe(self._on_change, names=list(self.traits))
-        self.redraw()
+        return fig
 
     def data(self) -> dict:
         layer = self.state.layer()
