@@ -34,6 +34,12 @@ class View:
         state.observe(self._on_change, names=list(self.traits))
         self.redraw()
 
+    @property
+    def css_class(self) -> str:
+        """A stable hook for the page (browser tests, custom CSS): ``wb-view-curves`` for CurvesView."""
+        name = type(self).__name__.removesuffix("View")
+        return "wb-view-" + "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
+
     def make_figure(self, height: int) -> go.Figure:
         """The empty figure (layout, subplots, traces) that ``draw`` fills."""
         return go.Figure(layout=go.Layout(title=self.title, height=height, margin=dict(l=50, r=20, t=40, b=40)))
@@ -47,6 +53,7 @@ class View:
 
                 self._replace_figure()
                 self._container = ipywidgets.Box([self.figure])
+                self._container.add_class(self.css_class)
             return self._container
         return self.figure
 

@@ -7,16 +7,22 @@ changes of ``_widget_data`` (its ``do_data`` handler is empty), so a figure rend
 two messages stays empty or stale. Under CPU load that happened now and then in the Studio.
 
 Here the comm opens only once the figure is complete, so its opening state has the full figure.
+The figure's JavaScript is a small loader of plotly's bundle, served once per page (assets.py).
 """
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from workbench.widgets.assets import figure_esm
+
 
 class SyncedFigureWidget(go.FigureWidget):
     def __init__(self, *args, **kwargs):
         self._opening_deferred = True
+        esm = figure_esm()
+        if esm is not None:
+            self._esm = esm  # read by AnyWidget.__init__ to create the synced _esm trait
         super().__init__(*args, **kwargs)
         self._opening_deferred = False
         self.open()
