@@ -1,7 +1,6 @@
 """Run widget updates on the kernel's main thread.
 
-Widget state changed from a worker thread can get lost between the kernel and the page (seen
-with plotly FigureWidget updates in Voila on ipykernel 7). Background runs therefore post their
+ipywidgets and the kernel's comm layer are not thread-safe, so background runs post their widget
 updates to the kernel's IO loop, which runs them on the main thread in order. Outside a kernel
 (tests, scripts) the update runs at once.
 """
