@@ -137,6 +137,14 @@ def write_markdown(results: dict, reruns: dict | None = None) -> str:
               "where the data column shows a smaller training count (a row's `limit`, stated in bench/rows.py).",
               "- Δ compares the int8 artifact with the fp32 baseline of the same run. The compressed model trains "
               "for the fine-tuning and QAT epochs on top of the baseline's, which is why Δ can be positive.",
+              "- mobilenet-fashion prunes the pointwise convolutions per layer and leaves conv1 and the depthwise "
+              "layers dense (they hold 1.4% of the weights). A first run with one global magnitude threshold over "
+              "all layers removed 90-99% of some depthwise layers (BatchNorm makes weight magnitudes incomparable "
+              "across layers) and the int8 model fell to 27%.",
+              "- The two lenet5-mnist-*kmeans* rows are ablations of lenet5-mnist (same baseline, pruning and "
+              "training): k-means weight sharing (`QuantConfig.layer_clusters`) instead of, or on top of, the 4-bit "
+              "fully connected layers. The shared values do reach the `.tflite` (at most k per dense layer), but "
+              "neither beats plain 4-bit QAT, which the converter packs two weights per byte.",
               "- Speed is images per second of the int8 and the fp32 `.tflite` on the same LiteRT interpreter. "
               "int8 is slower here: layers stored as packed 4-bit weights run on LiteRT's reference kernels, "
               "not XNNPACK, and this 2-core machine was shared with other work during some runs.",

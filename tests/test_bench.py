@@ -26,7 +26,9 @@ def _load(name):
 
 def test_rows_are_valid_configs():
     rows = _load("rows").ROWS
-    assert set(rows) == {"lenet5-mnist", "lenet5-fashion", "mobilenet-fashion"}
+    assert set(rows) == {"lenet5-mnist", "lenet5-fashion", "mobilenet-fashion", "lenet5-mnist-kmeans16",
+                         "lenet5-mnist-int4-kmeans8"}
+    assert rows["lenet5-mnist-kmeans16"]["prune"] == rows["lenet5-mnist"]["prune"]  # ablations change quant only
     for spec in rows.values():
         wb.PruneConfig(**spec["prune"])
         wb.QuantConfig(**spec["quant"])
