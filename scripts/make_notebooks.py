@@ -128,7 +128,7 @@ Quantization-aware training (QAT) inserts *fake-quant* ops: values are rounded t
 symmetric grid per output channel (conv) or per tensor (dense); activations use ranges tracked
 by moving averages. The exported `.tflite` then runs on integers only.
 """),
-        params("LIMIT = 8000\nEPOCHS = 1\nBITS = 4"),
+        params("LIMIT = 8000\nEPOCHS = 1\nBITS = 4\nCLUSTERS = 8"),
         code("""
 import numpy as np
 import workbench as wb
@@ -156,6 +156,26 @@ acc_int8 = wb.evaluate_tflite(tflite, data.x_test, data.y_test)
 """),
         md("### Exercise 2\nIs the int8 artifact within one point of the QAT model? Which is higher, `\"qat\"` or `\"int8\"`?"),
         code("answer_2 = None\nwb.labs.check_better(answer_2, acc_qat, acc_int8, 'qat', 'int8')"),
+        md("""
+## Weight sharing: k-means codebooks (Deep Compression)
+
+Instead of a uniform grid, k-means picks `CLUSTERS` shared values for a layer; every weight
+stores only the index of its value. In QAT the shared values (centroids) train, each by the sum
+of its members' gradients, so the layer never holds more than `CLUSTERS` distinct values.
+"""),
+        code("""
+from workbench.metrics.tflite_tensors import weight_tensors
+
+shared, _ = wb.quantize_model(model, wb.QuantConfig(layer_clusters={"fc2": CLUSTERS}),
+                              calibration_data=data.x_train[:512])
+fc2 = shared.get_layer("fc2")
+print("centroids:", np.round(fc2.centroids.numpy(), 3))
+shared_tflite, _ = wb.export_tflite(shared, data.x_train[:300])
+stored = [t for t in weight_tensors(shared_tflite) if t.shape == (10, 500)][0].values
+distinct_stored = np.unique(stored[stored != 0]).size
+"""),
+        md("### Exercise 3\nHow many distinct non-zero int8 values does fc2 have in the exported `.tflite`?"),
+        code("answer_3 = None\nwb.labs.check_count(answer_3, distinct_stored, 'distinct values in fc2 (at most CLUSTERS)')"),
     ],
     "notebooks/04_full_pipeline.ipynb": [
         md("""
