@@ -15,7 +15,7 @@ from workbench.nn.forward import linear_forward
 from workbench.pruning.api import get_masks, prune_model
 from workbench.quantization import fake_quant
 from workbench.quantization.api import quant_layers, quantize_model
-from workbench.quantization.weight_sharing import assign, kmeans_1d, share_weights, shared_kernel
+from workbench.quantization.weight_sharing import assign, kmeans_1d, share_weights
 from workbench.train import fit
 
 
@@ -64,7 +64,7 @@ def test_share_weights_keeps_pruned_zeros_and_at_most_k_values(rng):
     kernel = rng.normal(size=(5, 5, 3, 8)).astype(np.float32)
     mask = (rng.uniform(size=kernel.shape) > 0.7).astype(np.float32)
     centroids, assignment = share_weights(kernel, mask, 6)
-    shared = shared_kernel(centroids, assignment, mask)
+    shared = centroids[assignment] * mask
     assert np.all(shared[mask == 0] == 0)
     assert np.unique(shared[mask != 0]).size <= 6
     # Sharing moves each surviving weight to its nearest centroid and no further.

@@ -67,8 +67,3 @@ def share_weights(kernel: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndar
     assignment[keep] = labels
     return centroids, assignment.reshape(kernel.shape)
 
-
-def shared_kernel(centroids: np.ndarray, assignment: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The kernel a codebook stands for: each entry its centroid, pruned entries zero."""
-    return (np.asarray(centroids, dtype=np.float32)[assignment] * mask).astype(np.float32)
-

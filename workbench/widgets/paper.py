@@ -19,6 +19,9 @@ from workbench.pruning.api import strip_pruning
 from workbench.widgets.dispatch import post
 from workbench.widgets.jobs import Job
 
+_PAPER = next(a for a in ANCHORS if a["label"] == "Seed paper (2021): LeNet-5")
+PAPER_TEXT = (f"{_PAPER['fp32_bytes'] / 1e6:.2f} MB → {_PAPER['bytes'] / 1e6:.2f} MB ({_PAPER['ratio']:.1f}×), "
+              f"{_PAPER['delta_points']:+.1f} points").replace("-", "−")
 DEFAULT_RESULTS = pathlib.Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
@@ -113,7 +116,7 @@ class PaperApp:
         self.status.value = (f"<b>LeNet-5 here:</b> {s['fp32_bytes']:,} → {s['gzip_bytes']:,} bytes shipped "
                              f"(<b>{s['compression_ratio']:.1f}×</b>), int8 accuracy {a['int8']:.2%} vs baseline "
                              f"{a['baseline']:.2%} ({100 * (a['int8'] - a['baseline']):+.2f} points); "
-                             f"paper: 1.64 MB → 0.36 MB (4.6×), −1.6 points.")
+                             f"paper: {PAPER_TEXT}.")
         self.breakdown.value = "<h4>Which step bought what</h4>" + _html(frame)
 
     @property

@@ -1,8 +1,6 @@
-"""Base class of the views: a plotly FigureWidget redrawn (in one batch_update) when state traits change."""
+"""Base class of the views: a plotly figure redrawn (in one batch_update) when state traits change."""
 
 from __future__ import annotations
-
-import copy
 
 import plotly.graph_objects as go
 
@@ -10,26 +8,27 @@ from workbench.widgets.views.figure import SyncedFigureWidget
 
 
 class View:
-    """Observe ``traits`` of ``state`` and redraw ``figure`` once per change.
+    """Observe ``traits`` of ``state`` and redraw once per change.
 
-    Inside a container, each redraw shows a new SyncedFigureWidget built from the full data
-    (``replace_on_redraw``): the page draws a plotly figure from the state it has when the view
-    renders and ignores later data changes, so a figure whose opening message carries all of its
-    data is the reliable way to show new data (see figure.py).
+    Views draw into a plain plotly Figure (``drawing``), which sends nothing to the page. Once the
+    view is displayed (``widget``), each redraw shows a new SyncedFigureWidget opened from the
+    finished drawing: the page draws a plotly figure from the state it has when the view renders
+    and ignores later data changes, so a figure whose opening message carries all of its data is
+    the reliable way to show new data (see figure.py). ``figure`` is the displayed widget, or the
+    drawing while nothing is displayed.
 
     Subclasses set ``traits``, build their empty figure in ``make_figure`` (or add traces in
-    ``setup``) and fill it in ``draw``.
+    ``setup``) and fill it in ``draw``; both work on ``self.figure``.
     """
 
     traits: tuple[str, ...] = ()
     title = ""
-    replace_on_redraw = True
     _container = None
 
     def __init__(self, state, height: int = 320):
         self.state = state
         self.redraws = 0
-        self.figure = SyncedFigureWidget(self.make_figure(height))
+        self.drawing = self.figure = self.make_figure(height)
         self.setup()
         state.observe(self._on_change, names=list(self.traits))
         self.redraw()
@@ -46,16 +45,13 @@ class View:
 
     @property
     def widget(self):
-        sync_figure(self.figure)
-        if self.replace_on_redraw:
-            if self._container is None:
-                import ipywidgets
+        if self._container is None:
+            import ipywidgets
 
-                self._replace_figure()
-                self._container = ipywidgets.Box([self.figure])
-                self._container.add_class(self.css_class)
-            return self._container
-        return self.figure
+            self._container = ipywidgets.Box()
+            self._container.add_class(self.css_class)
+            self._show()
+        return self._container
 
     def setup(self) -> None:
         """Create the traces (called once)."""
@@ -70,27 +66,21 @@ class View:
     def redraw(self) -> None:
         if self.state.model is None and self.needs_model:
             return
-        with self.figure.batch_update():
-            self.draw()
-        if self.replace_on_redraw and self._container is not None:
-            self._replace_figure()
+        shown, self.figure = self.figure, self.drawing
+        try:
+            with self.figure.batch_update():
+                self.draw()
+        finally:
+            self.figure = shown
+        if self._container is not None:
+            self._show()
         self.redraws += 1
 
-    def _replace_figure(self) -> None:
-        old, self.figure = self.figure, SyncedFigureWidget(self.figure)
-        if self._container is not None:
-            self._container.children = (self.figure,)
-        old.close()
+    def _show(self) -> None:
+        """Display a new figure widget opened from the drawing (and close the one it replaces)."""
+        old, self.figure = self.figure, SyncedFigureWidget(self.drawing)
+        self._container.children = (self.figure,)
+        if old is not self.drawing:
+            old.close()
 
     needs_model = True
-
-
-def sync_figure(figure) -> None:
-    """Copy a FigureWidget's current data and layout into its synced state.
-
-    plotly sends updates as one-off messages and syncs the full state only when the figure itself
-    is displayed; inside a VBox, a view rendered later (a Voila page, a re-opened notebook) would
-    otherwise show the figure as it was when it was created.
-    """
-    figure._widget_layout = copy.deepcopy(figure._layout_obj._props)
-    figure._widget_data = copy.deepcopy(figure._data)
