@@ -8,14 +8,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := dataset-fashion-mnist chromium
 PYTEST_ARGS ?=
 
-.PHONY: setup apt test app bench clean
+.PHONY: setup apt test app bench screenshots clean
 
 setup: $(STAMP) apt
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[ui,dev]'
 	@touch $(STAMP)
 
 # Debian packages the tests use, installed only when missing.
@@ -29,6 +29,11 @@ apt:
 
 test: setup
 	WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(PYTEST_ARGS)
+
+# Refresh the README's screenshots (the browser tests take them; plain `make test` writes them to /tmp).
+screenshots: setup
+	WORKBENCH_SCREENSHOTS=$(CURDIR)/docs/screenshots WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 \
+		$(PY) -m pytest tests/browser -k "slider or fine_tune or export"
 
 # Compression Studio on the embedded default (LeNet-5 on the bundled MNIST sample).
 APP_PORT ?= 8866
@@ -47,6 +52,7 @@ bench: setup
 		echo "== $$row"; WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/run.py $$row || exit 1; \
 	done
 	@if [ -z "$(ROW)" ]; then WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/widget_latency.py; fi
+	$(PY) bench/tables.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

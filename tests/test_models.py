@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from workbench.errors import ModelError
-from workbench.models import build_model, lenet5, lenet5_classic, load_user_model, mobilenet_v1
+from workbench.loading import load_user_model
+from workbench.models import build_model, lenet5, lenet5_classic, mobilenet_v1
 
 
 def test_lenet5_is_the_431k_caffe_model():

@@ -1,4 +1,8 @@
-"""Every lab and app notebook executes headless with small parameters (papermill)."""
+"""Every lab and app notebook executes headless with small parameters (papermill), and is committed clean.
+
+The committed ``.ipynb`` files are the one source of truth (no generator): a teacher edits them
+in JupyterLab; this test fails when one carries outputs or is not in nbformat's canonical form.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,33 @@ SMALL = {
 pytestmark = pytest.mark.slow
 
 
+def _notebooks():
+    return sorted(list(ROOT.glob("notebooks/*.ipynb")) + list(ROOT.glob("apps/*.ipynb")))
+
+
+@pytest.mark.parametrize("path", [str(p.relative_to(ROOT)) for p in _notebooks()])
+def test_notebook_is_committed_clean_and_canonical(path):
+    import nbformat
+
+    text = (ROOT / path).read_text()
+    nb = nbformat.reads(text, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.outputs for c in code] == [[] for _ in code], f"{path} carries outputs: clear them before committing"
+    assert all(c.execution_count is None for c in code), f"{path} carries execution counts"
+    ids = [c.get("id") for c in nb.cells]
+    assert None not in ids and len(set(ids)) == len(ids), f"{path}: every cell needs a stable, unique id"
+    assert text == nbformat.writes(nb) + "\n", f"{path} is not in canonical form: re-save it with nbformat.write"
+
+
+def test_the_clean_check_catches_an_output(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    assert [c.outputs for c in nb.cells if c.cell_type == "code"] != [[]]
+
+
 def test_every_notebook_is_listed():
     found = {str(p.relative_to(ROOT)) for p in list(ROOT.glob("notebooks/*.ipynb")) + list(ROOT.glob("apps/*.ipynb"))}
     assert found == set(SMALL)
@@ -42,8 +73,11 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
     checks = [c for c in nb["cells"] if c["cell_type"] == "code" and "wb.labs.check" in "".join(c["source"])]
-    for cell in checks:  # every self-check cell says ✓ or ✗
+    for cell in checks:
         text = json.dumps(cell.get("outputs", []), ensure_ascii=False)
-        assert "✓" in text or "✗" in text, f"self-check cell without a verdict in {path}"
+        if "= None" in "".join(cell["source"]):  # an exercise left blank must never pass
+            assert "✗" in text and "✓" not in text, f"a blank answer passed a self-check in {path}"
+        else:  # a verdict on the run itself (e.g. "did it beat the paper?") says which
+            assert ("✓" in text) != ("✗" in text), f"self-check cell without one verdict in {path}"
     if path.startswith("notebooks/"):
         assert checks, f"{path} has no self-check cell"

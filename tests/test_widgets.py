@@ -219,3 +219,70 @@ def test_each_figure_shown_opens_with_its_data(board, monkeypatch):
         assert pruned.sum() == round(sparsity * 500)
         assert np.array_equal(np.asarray(sent["_widget_data"][1]["y"], dtype=float).ravel(), pruned)
         assert sent["_widget_layout"]["title"] == figure.layout.title.to_plotly_json()
+
+
+# ----- the Studio runs the pipeline's stages (issue: one pipeline of stages) ---------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["sparsity", "global"])
+def test_polynomial_fine_tune_ends_at_the_sparsities_the_sliders_show(board, mode):
+    """AGP fine-tuning used to reset every mask to ones (per-layer targets scaled by a 0 global sparsity)."""
+    from workbench.pruning.masks import sparsity_of
+
+    state = board.state
+    if mode == "global":
+        assert state.set_global_sparsity(0.8)
+    else:
+        for name, s in {"conv1": 0.3, "conv2": 0.6, "fc1": 0.9, "fc2": 0.5}.items():
+            assert state.set_layer_sparsity(name, s)
+    shown = dict(state.layer_sparsity)
+    assert state.set_training(schedule="polynomial", epochs=1)
+    assert state.fine_tune() and state.wait(180), state.error
+    assert state.error == "" and "finished" in state.status
+    for name in state.layers:
+        actual = sparsity_of(state.layer(name).get_mask())
+        assert actual == pytest.approx(shown[name], abs=1e-3), name
+        assert state.layer_sparsity[name] == pytest.approx(actual)
+        assert board.controls.layer_sliders[name].value == pytest.approx(actual, abs=0.011)
+    overview = board.overview.figure.data[0]
+    assert list(overview.x) == pytest.approx([shown[n] for n in overview.y], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_a_slider_move_after_fine_tuning_ranks_weights_by_their_current_values(board):
+    from workbench.pruning.masks import mask_for_sparsity
+
+    state = board.state
+    assert state.set_layer_sparsity("fc2", 0.5)  # scores cached from the baseline weights
+    state.set_training(schedule="one_shot", epochs=2, learning_rate=1e-2)
+    before = state.layer("fc2").kernel.numpy().copy()
+    assert state.fine_tune() and state.wait(180), state.error
+    after = state.layer("fc2").kernel.numpy()
+    assert not np.allclose(before, after)
+    assert state.set_layer_sparsity("fc2", 0.7)  # above 0.5: the ranking of the trained weights decides
+    expected = mask_for_sparsity(np.abs(after), 0.7)
+    assert np.array_equal(state.layer("fc2").get_mask(), expected)
+    assert not np.array_equal(expected, mask_for_sparsity(np.abs(before), 0.7))
+
+
+@pytest.mark.slow
+def test_every_curve_names_the_split_it_was_measured_on(board):
+    state = board.state
+    data = state.data
+    state.set_training(epochs=1)
+    assert state.fine_tune() and state.wait(180), state.error
+    train, val, *sizes = board.curves.figure.data
+    assert f"{len(data.y_train):,} train images" in train.name
+    assert f"{len(data.y_val):,} validation images" in val.name
+    epoch = [r for r in state.records if r["kind"] == "epoch"]
+    assert list(val.y) == [r["val_accuracy"] for r in epoch]
+    # The validation curve is Keras' per-epoch evaluation of the validation split: recompute it.
+    from workbench.nn.evaluate import accuracy
+
+    assert val.y[-1] == pytest.approx(accuracy(state.model, data.x_val, data.y_val), abs=0.02)
+    assert f"{len(state.eval_y)} validation images" in board.controls.metrics.value
+    assert state.accuracy == pytest.approx(accuracy(state.model, data.x_val[:len(state.eval_y)],
+                                                    data.y_val[:len(state.eval_y)]))
+    assert state.scan(sparsities=(0.0, 0.5), eval_size=100) and state.wait(120), state.error
+    assert board.sensitivity.figure.layout.yaxis.title.text.startswith("validation accuracy (100 images")
+    assert state.export_model() and state.wait(120), state.error
+    assert state.runs[-1]["split"] == "validation" and state.runs[-1]["images"] == len(data.y_val)

@@ -12,7 +12,8 @@ from workbench.data import Dataset, load_dataset, load_folder, load_npz  # noqa:
 from workbench.errors import ConfigError, DataError, ModelError, WorkbenchError  # noqa: E402
 from workbench.export import evaluate_tflite, export_tflite, to_c_array  # noqa: E402
 from workbench.metrics import SizeReport, layer_table, size_report  # noqa: E402
-from workbench.models import build_model, lenet5, lenet5_classic, load_user_model, mobilenet_v1  # noqa: E402
+from workbench.loading import load_user_model  # noqa: E402
+from workbench.models import build_model, lenet5, lenet5_classic, mobilenet_v1  # noqa: E402
 from workbench.pipeline import compress  # noqa: E402
 from workbench.pruning.api import prune_model, strip_pruning  # noqa: E402
 from workbench.pruning.sensitivity import sensitivity_scan  # noqa: E402

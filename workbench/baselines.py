@@ -16,11 +16,9 @@ import keras
 from workbench.config import TrainConfig
 from workbench.data import Dataset, load_dataset
 from workbench.io import atomic_path
-from workbench.models.loading import load_user_model
-from workbench.models.zoo import build_model
+from workbench.loading import load_user_model
 
 PACKAGED = pathlib.Path(__file__).with_name("data") / "baselines"
-DEFAULT_EPOCHS = {"lenet5": 8, "lenet5_classic": 8, "mobilenet_v1": 10}
 
 
 def cache_dir() -> pathlib.Path:
@@ -29,8 +27,9 @@ def cache_dir() -> pathlib.Path:
 
 def baseline_key(model_name: str, data: Dataset) -> str:
     """File stem naming the model, the dataset and the source's size (so a different source retrains)."""
-    source = "bundled" if data.source.startswith("bundled") else f"n{len(data.y_train)}"
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{model_name}-{data.name}-{source}")
+    source = "bundled" if data.source.startswith("bundled") else "data"
+    # The training count changes with the validation split, so baselines that saw validation images never match.
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{model_name}-{data.name}-{source}-t{len(data.y_train)}")
 
 
 def find_baseline(model_name: str, data: Dataset) -> pathlib.Path | None:
@@ -52,15 +51,14 @@ def get_baseline(model_name: str = "lenet5", dataset="mnist", train: TrainConfig
         return load_user_model(path), data, f"{origin} ({path.name})"
     if not allow_training:
         raise FileNotFoundError(f"No trained {model_name} for {data.name} in {PACKAGED} or {cache_dir()}.")
-    from workbench.train import fit
+    from workbench import stages
 
-    model = build_model(model_name, input_shape=data.input_shape, classes=data.num_classes)
-    config = train or TrainConfig(epochs=DEFAULT_EPOCHS.get(model_name, 8), learning_rate=1e-3)
-    report = fit(model, (data.x_train, data.y_train), config, on_record=on_record, stop=stop, phase="baseline")
-    if report.stopped:
+    run = stages.start_run(model_name, data, training={"baseline": train} if train else None)
+    stages.train_baseline(run, on_record=on_record, stop=stop)
+    if run.stopped:
         raise InterruptedError("Training the baseline was stopped; nothing was cached.")
-    save_baseline(model, cache_dir() / f"{baseline_key(model_name, data)}.keras")
-    return model, data, "trained"
+    save_baseline(run.baseline, cache_dir() / f"{baseline_key(model_name, data)}.keras")
+    return run.baseline, data, "trained"
 
 
 def save_baseline(model: keras.Model, path: pathlib.Path) -> pathlib.Path:

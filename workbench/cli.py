@@ -47,11 +47,11 @@ def cmd_compress(args) -> int:
                         clusters=args.clusters,
                         layer_clusters=_parse_layer_values(args.layer_clusters, int, "--layer-clusters"))
     common = {"batch_size": args.batch_size, "seed": args.seed, "limit": args.limit}
-    baseline = TrainConfig(epochs=args.baseline_epochs, learning_rate=1e-3, **common)
+    baseline = TrainConfig(epochs=args.baseline_epochs, learning_rate=1e-3, patience=args.patience, **common)
     finetune = TrainConfig(epochs=args.epochs, learning_rate=5e-4, **common)
     qat = TrainConfig(epochs=args.qat_epochs, learning_rate=1e-4, **common)
     if args.model.endswith(".keras"):
-        from workbench.models.loading import load_user_model
+        from workbench.loading import load_user_model
 
         model = load_user_model(args.model)
     else:
@@ -112,7 +112,7 @@ def cmd_info(args) -> int:
                      ["tensor", "shape", "bytes", "nonzeros", "distinct", "coding", "coded_bytes"]))
         print(f"\n.tflite {len(data):,} bytes; gzip -9 {gzip_size(data):,} bytes; entropy-coded {total:,} bytes")
         return 0
-    from workbench.models.loading import load_user_model
+    from workbench.loading import load_user_model
 
     model = load_user_model(args.file)
     table = layer_table(model)
@@ -139,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--layer-clusters", default="", help="per-layer k-means clusters, e.g. fc1=16")
     c.add_argument("--activation-bits", type=int, default=8, help="activation bits, 2..8")
     c.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs after pruning")
-    c.add_argument("--baseline-epochs", type=int, default=8)
+    c.add_argument("--baseline-epochs", type=int, default=40,
+                   help="most epochs of baseline training (it stops early on validation accuracy)")
+    c.add_argument("--patience", type=int, default=4,
+                   help="baseline early stopping: epochs without a better validation accuracy (0 = off)")
     c.add_argument("--qat-epochs", type=int, default=3)
     c.add_argument("--batch-size", type=int, default=128)
     c.add_argument("--limit", type=int, default=0, help="use at most this many training images (0 = all)")

@@ -149,10 +149,6 @@ class PruneConfig(_RoundTrip):
         if not isinstance(self.end_step, int) or (self.end_step != -1 and self.end_step <= self.begin_step):
             raise ConfigError(f"end_step must be -1 or greater than begin_step. Received: end_step={self.end_step!r}")
 
-    def sparsity_for(self, layer_name: str) -> float:
-        """The target sparsity of one layer under the per_layer target."""
-        return self.layer_sparsity.get(layer_name, self.sparsity)
-
 
 @dataclasses.dataclass(frozen=True)
 class QuantConfig(_RoundTrip):
@@ -197,21 +193,35 @@ class QuantConfig(_RoundTrip):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(_RoundTrip):
-    """How to train or fine-tune."""
+    """How to train or fine-tune.
+
+    Attributes:
+        epochs: epochs to train; with ``patience`` the most epochs to train.
+        batch_size, learning_rate, seed: as in Keras (Adam).
+        patience: 0 trains for ``epochs``; N > 0 stops once validation accuracy has not improved
+            for N epochs and restores the best epoch's weights (early stopping; needs the
+            validation split, and is for float training: masks follow their own schedule).
+        limit: use at most this many training examples (0 = all).
+    """
 
     epochs: int = 2
     batch_size: int = 128
     learning_rate: float = 1e-3
     seed: int = 0
-    validation_split: float = 0.0
-    limit: int = 0  # use at most this many training examples (0 = all)
+    patience: int = 0
+    limit: int = 0
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "seed", "limit"):
+        for name in ("epochs", "batch_size", "seed", "limit", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
                 raise ConfigError(f"{name} must be a whole number >= {1 if name == 'batch_size' else 0}. Received: {name}={value!r}")
         if not isinstance(self.learning_rate, (int, float)) or not float(self.learning_rate) > 0:
             raise ConfigError(f"learning_rate must be > 0. Received: learning_rate={self.learning_rate!r}")
-        if not 0.0 <= float(self.validation_split) < 1.0:
-            raise ConfigError(f"validation_split must be in [0, 1). Received: {self.validation_split!r}")
+
+    def rule(self) -> str:
+        """How long this trains, in words (reported with every baseline)."""
+        if self.patience:
+            return (f"early stopping on validation accuracy: patience {self.patience}, at most {self.epochs} "
+                    "epochs, best epoch restored")
+        return f"fixed {self.epochs} epochs"

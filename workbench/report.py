@@ -8,12 +8,17 @@ import json
 
 @dataclasses.dataclass
 class CompressionReport:
-    """Accuracies (fractions in [0, 1]), sizes, settings, data source and seconds per stage."""
+    """Accuracies (fractions in [0, 1]), sizes, settings, data source and seconds per stage.
+
+    ``accuracy`` holds the final figures on the test split (fp32 baseline, int8 .tflite);
+    ``test`` adds their 95% Wilson intervals and McNemar's paired test; ``validation`` holds the
+    accuracy after each stage on the validation split, where every choice is made.
+    """
 
     model: str
     dataset: dict
     settings: dict
-    accuracy: dict  # baseline, pruned, qat, int8 (keras fp32 / keras / keras QAT / LiteRT int8)
+    accuracy: dict  # test split: baseline (keras fp32), int8 (LiteRT)
     sparsity: dict  # overall and per layer
     sizes: dict  # fp32, tflite, gzip, entropy bytes, ratios and the formula
     seconds: dict  # per stage
@@ -21,6 +26,9 @@ class CompressionReport:
     prune: dict = dataclasses.field(default_factory=dict)
     quant: dict = dataclasses.field(default_factory=dict)
     stopped: bool = False
+    validation: dict = dataclasses.field(default_factory=dict)  # per stage: baseline, one_shot, pruned, qat, int8
+    test: dict = dataclasses.field(default_factory=dict)  # baseline/int8 {accuracy, ci95, n}, delta {..., p_value}
+    baseline_training: dict = dataclasses.field(default_factory=dict)  # trained_here, epochs, best_epoch, rule
 
     @property
     def compression_ratio(self) -> float:
@@ -44,15 +52,28 @@ class CompressionReport:
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """(label, value) rows for a table."""
-        a, s = self.accuracy, self.sizes
-        pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
-        return [
-            ("data", self.dataset.get("source", "")),
-            ("accuracy fp32 baseline", pct(a["baseline"])),
-            ("accuracy pruned (keras)", pct(a["pruned"])),
-            ("accuracy QAT (keras)", pct(a["qat"])),
-            ("accuracy int8 .tflite", pct(a["int8"])),
-            ("change vs baseline", f"{100 * (a['int8'] - a['baseline']):+.2f} points"),
+        a, s, v = self.accuracy, self.sizes, self.validation
+        pct = lambda x: f"{100 * x:.2f}%"  # noqa: E731
+
+        def with_ci(key):
+            figures = self.test.get(key, {})
+            ci = figures.get("ci95")
+            return pct(a[key]) + (f"  (95% CI {pct(ci[0])}-{pct(ci[1])}, n={figures['n']:,})" if ci else "")
+
+        delta = self.test.get("delta", {})
+        rows = [("data", f"{self.dataset.get('source', '')}; {self.dataset.get('train', 0):,} train / "
+                         f"{self.dataset.get('validation', 0):,} validation / {self.dataset.get('test', 0):,} test")]
+        if self.baseline_training:
+            b = self.baseline_training
+            rows.append(("baseline training", b.get("rule", "") + (f"; {b['epochs']} epochs run, best epoch "
+                                                                   f"{b['best_epoch']}" if b.get("epochs") else "")))
+        rows += [(f"validation accuracy {stage}", pct(v[stage])) for stage in ("baseline", "one_shot", "pruned",
+                                                                               "qat", "int8") if stage in v]
+        rows += [
+            ("test accuracy fp32 baseline", with_ci("baseline")),
+            ("test accuracy int8 .tflite", with_ci("int8")),
+            ("change vs baseline (test)", f"{100 * (a['int8'] - a['baseline']):+.2f} points"
+             + (f"  (McNemar exact p={delta['p_value']:.3g})" if "p_value" in delta else "")),
             ("sparsity", f"{self.sparsity['overall']:.3f}"),
             ("fp32 bytes", f"{s['fp32_bytes']:,}"),
             (".tflite bytes", f"{s['tflite_bytes']:,}"),
@@ -60,8 +81,9 @@ class CompressionReport:
             ("entropy-coded bytes", f"{s['entropy_bytes']:,}"),
             ("compression ratio", f"{s['compression_ratio']:.1f}x  ({s['ratio_formula']})"),
             ("entropy-coded ratio", f"{s['entropy_ratio']:.1f}x"),
-            ("seconds", ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items())),
+            ("seconds", ", ".join(f"{k} {x:.1f}" for k, x in self.seconds.items())),
         ]
+        return rows
 
 
 def _plain(value):

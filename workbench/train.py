@@ -12,7 +12,9 @@ import keras
 import numpy as np
 
 from workbench.config import PruneConfig, TrainConfig
-from workbench.pruning.criteria import loss_for
+from workbench.errors import ConfigError
+from workbench.nn.evaluate import accuracy, correct_predictions, loss_for  # noqa: F401 (re-exported)
+from workbench.pruning.callbacks import PruningCallback
 
 
 class RecordCallback(keras.callbacks.Callback):
@@ -56,11 +58,15 @@ class RecordCallback(keras.callbacks.Callback):
 
 @dataclasses.dataclass
 class TrainReport:
+    """What one fit() did: epochs run, the epoch whose weights were kept, and the rule that decided."""
+
     epochs_run: int
     steps: int
     seconds: float
     history: dict
     stopped: bool
+    best_epoch: int = 0  # 1-based epoch whose weights the model holds (the last one without early stopping)
+    rule: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -76,30 +82,45 @@ def fit(model: keras.Model, data, config: TrainConfig | None = None, prune: Prun
     """Train ``model`` in place on ``data`` = (x, y).
 
     With ``prune`` using the polynomial schedule (and a PruneWrapper model), sparsity rises along
-    the AGP schedule; otherwise masks stay fixed. ``stop`` ends training after the current batch.
+    the AGP schedule and ends at the targets; otherwise masks stay fixed. ``validation`` = (x, y)
+    is evaluated after every epoch (records carry ``val_accuracy``); with ``config.patience`` it
+    drives early stopping. ``stop`` ends training after the current batch.
     """
-    from workbench.pruning.callbacks import PruningCallback
-
     config = config or TrainConfig()
     x, y = data
     if config.limit:
         x, y = x[:config.limit], y[:config.limit]
+    if config.patience and validation is None:
+        raise ConfigError(f"patience={config.patience} (early stopping) needs the validation split. "
+                          "Received: validation=None; pass validation=(x_val, y_val) or set patience=0.")
+    if config.patience and prune is not None and prune.schedule == "polynomial":
+        raise ConfigError("Early stopping would restore masks from the middle of the pruning schedule. "
+                          f"Received: patience={config.patience} with schedule='polynomial'; set patience=0.")
     keras.utils.set_random_seed(config.seed)
     compile_model(model, config.learning_rate)
     steps_per_epoch = math.ceil(len(x) / config.batch_size)
     recorder = RecordCallback(on_record, stop, every=record_every, phase=phase)
     cbs = [recorder, *callbacks]
-    pruner = None
+    early = None
+    if config.patience:
+        early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience,
+                                              restore_best_weights=True)
+        cbs.append(early)
     if prune is not None and prune.schedule == "polynomial":
-        pruner = PruningCallback(prune, config.epochs * steps_per_epoch, data=(x, y), batch_size=config.batch_size)
-        cbs.insert(0, pruner)
+        cbs.insert(0, PruningCallback(prune, config.epochs * steps_per_epoch, data=(x, y),
+                                      batch_size=config.batch_size))
     start = time.perf_counter()
     history = model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=cbs,
                         validation_data=validation, shuffle=True)
     if not recorder.stopped:
         recalibrate_batchnorm(model, x)
-    return TrainReport(len(history.history.get("loss", [])), recorder.step, time.perf_counter() - start,
-                       {k: [float(v) for v in vals] for k, vals in history.history.items()}, recorder.stopped)
+    epochs_run = len(history.history.get("loss", []))
+    best = epochs_run
+    if early is not None and early.best_weights is not None and "val_accuracy" in history.history:
+        best = int(np.argmax(history.history["val_accuracy"])) + 1
+    return TrainReport(epochs_run, recorder.step, time.perf_counter() - start,
+                       {k: [float(v) for v in vals] for k, vals in history.history.items()}, recorder.stopped,
+                       best_epoch=best, rule=config.rule())
 
 
 def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: int = 256, batches: int = 8) -> int:
@@ -122,11 +143,3 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: in
         for layer, momentum in zip(layers, saved):
             layer.momentum = momentum
     return len(layers)
-
-
-def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
-    """Top-1 accuracy of a Keras model."""
-    preds = []
-    for start in range(0, len(x), batch_size):
-        preds.append(np.asarray(model(x[start:start + batch_size], training=False)).argmax(axis=-1))
-    return float((np.concatenate(preds) == np.asarray(y)).mean()) if preds else float("nan")

@@ -16,7 +16,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots go to a scratch folder; `make screenshots` points this at docs/screenshots to refresh the README's.
+SCREENSHOTS = pathlib.Path(os.environ.get("WORKBENCH_SCREENSHOTS") or "/tmp/workbench-screenshots")
 
 
 def _free_port() -> int:

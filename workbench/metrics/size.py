@@ -9,7 +9,9 @@ import pandas as pd
 
 from workbench.export.tflite import gzip_size
 from workbench.metrics.entropy import dense_entropy_bytes, sparse_entropy_bytes
+from workbench.metrics.layers import weight_layers
 from workbench.metrics.tflite_tensors import stored_tensors
+from workbench.pruning.masks import sparsity_of
 
 RATIO_FORMULA = "compression_ratio = fp32_bytes / gzip_bytes (gzip -9 of the int8 .tflite)"
 CONV_INDEX_BITS, FC_INDEX_BITS = 8, 5
@@ -81,27 +83,12 @@ def layer_table(model) -> pd.DataFrame:
 
     Works on plain, pruned (PruneWrapper) and QAT (QuantWeightLayer) models.
     """
-    from workbench.nn.forward import layer_kind
-    from workbench.pruning.wrapper import PruneWrapper
-    from workbench.quantization.layers import QuantWeightLayer
-
     rows = []
-    for layer in model.layers:
-        if isinstance(layer, PruneWrapper):
-            kernel, kind, bits = layer.effective_kernel(), layer.kind, 32
-            bias = layer.layer.bias.numpy() if layer.layer.use_bias else np.zeros(0)
-        elif isinstance(layer, QuantWeightLayer):
-            kernel, kind, bits = layer.float_kernel().numpy(), layer.kind, layer.weight_bits
-            bias = layer.bias.numpy()
-        elif layer_kind(layer):
-            kernel, kind, bits = layer.kernel.numpy(), layer_kind(layer), 32
-            bias = layer.bias.numpy() if layer.use_bias else np.zeros(0)
-        else:
-            continue
-        params = int(kernel.size)
-        nonzeros = int(np.count_nonzero(kernel))
-        rows.append({"layer": layer.name, "kind": kind, "shape": "x".join(map(str, kernel.shape)), "params": params,
-                     "bias_params": int(bias.size), "nonzeros": nonzeros, "sparsity": 1.0 - nonzeros / params,
-                     "fp32_bytes": 4 * (params + int(bias.size)), "weight_bits": bits})
+    for layer in weight_layers(model):
+        params, bias = int(layer.kernel.size), int(layer.bias.size)
+        rows.append({"layer": layer.name, "kind": layer.kind, "shape": "x".join(map(str, layer.kernel.shape)),
+                     "params": params, "bias_params": bias, "nonzeros": int(np.count_nonzero(layer.kernel)),
+                     "sparsity": sparsity_of(layer.kernel), "fp32_bytes": 4 * (params + bias),
+                     "weight_bits": layer.bits})
     return pd.DataFrame(rows, columns=["layer", "kind", "shape", "params", "bias_params", "nonzeros", "sparsity",
                                        "fp32_bytes", "weight_bits"])

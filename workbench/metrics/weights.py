@@ -7,9 +7,9 @@ DataFrames its summaries return).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from workbench.config import check_bits
+from workbench.quantization import grid
 
 
 def weight_histogram(kernel: np.ndarray, mask: np.ndarray, bins: int = 80) -> dict:
@@ -49,16 +49,4 @@ def quant_levels(kernel: np.ndarray, bits: int, kind: str) -> np.ndarray:
 
     Per-tensor (dense): the kernel's grid. Per-channel (conv): the grid of the widest channel.
     """
-    bits = check_bits(bits)
-    kernel = np.asarray(kernel)
-    if kind == "dense" or kernel.ndim < 2:
-        m = float(np.abs(kernel).max())
-    else:
-        m = float(np.abs(kernel).reshape(-1, kernel.shape[-1]).max(axis=0).max())
-    q = 2 ** (bits - 1) - 1
-    return np.arange(-q, q + 1) * (m / q if m else 0.0)
-
-
-def sparsity_table(rows: list[dict]) -> pd.DataFrame:
-    """DataFrame of per-layer (layer, params, nonzeros, sparsity, weight_bits) rows."""
-    return pd.DataFrame(rows, columns=["layer", "params", "nonzeros", "sparsity", "weight_bits"])
+    return grid.grid_values(kernel, kind, check_bits(bits))

@@ -76,7 +76,10 @@ def mobilenet_v1(alpha: float = 1.0, input_shape=(32, 32, 1), classes: int = 10,
 
 def build_model(name: str, input_shape=(28, 28, 1), classes: int = 10, **kwargs) -> keras.Model:
     """Build a model of the zoo by name."""
-    builders = {"lenet5": lenet5, "lenet5_classic": lenet5_classic, "mobilenet_v1": mobilenet_v1}
+    builders = ZOO
     if name not in builders:
         raise ModelError(f"Unknown model. Received: name={name!r}; use one of {list(MODELS)} or load_user_model().")
     return builders[name](input_shape=input_shape, classes=classes, **kwargs)
+
+
+ZOO = {"lenet5": lenet5, "lenet5_classic": lenet5_classic, "mobilenet_v1": mobilenet_v1}

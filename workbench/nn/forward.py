@@ -83,10 +83,3 @@ def output_shape(input_shape, kernel_shape, args: dict):
         s = args["strides"][i]
         spatial.append(-(-size // s) if args["padding"] == "same" else (size - k) // s + 1)
     return (input_shape[0], *spatial, out_ch)
-
-
-def output_channel_axis_size(kernel_shape, kind: str) -> int:
-    return kernel_shape[-2] * kernel_shape[-1] if kind == "depthwise" else kernel_shape[-1]
-
-
-__all__ = ["KINDS", "layer_kind", "layer_args", "linear_forward", "apply_activation", "output_shape"]

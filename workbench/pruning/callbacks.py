@@ -33,10 +33,11 @@ class PruningCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.schedule.should_update(self.step):
-            self.update(self.schedule.sparsity_at(self.step))
+            self.update(self.schedule.fraction_at(self.step))
         self.step += 1
 
-    def update(self, sparsity: float) -> None:
+    def update(self, fraction: float) -> None:
+        """Prune to ``fraction`` of the way to every target: the global sparsity and each layer's."""
         data = None
         if self.config.criterion == "taylor" and self.data is not None:
             x, y = self.data
@@ -44,12 +45,11 @@ class PruningCallback(keras.callbacks.Callback):
                                                                             * self.batch_size), replace=False)
             data = (x[pick], y[pick])
         scores = layer_scores(self.model, self.config.criterion, data, self.batch_size, self.config.taylor_batches)
-        fraction = sparsity / self.config.sparsity if self.config.sparsity else 0.0
-        apply_masks(self.model, compute_masks(scores, self.config, sparsity=sparsity, fraction=fraction))
-        self.history.append((self.step, float(sparsity)))
+        apply_masks(self.model, compute_masks(scores, self.config, sparsity=fraction * self.config.sparsity,
+                                              fraction=fraction))
+        self.history.append((self.step, float(fraction)))
 
     def on_train_end(self, logs=None):
-        # A run stopped early still ends at the target sparsity.
-        final = self.schedule.sparsity_at(10 ** 12)
-        if not self.history or self.history[-1][1] < final:
-            self.update(final)
+        # A run stopped early, or one too short for the last update, still ends at its targets.
+        if not self.history or self.history[-1][1] < 1.0:
+            self.update(1.0)

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from workbench.errors import DataError
+from workbench.nn.evaluate import loss_for
 
 
 def magnitude(weights: np.ndarray) -> np.ndarray:
@@ -20,17 +21,6 @@ def magnitude(weights: np.ndarray) -> np.ndarray:
 def taylor(weights: np.ndarray, grads: np.ndarray) -> np.ndarray:
     """|w * g|, elementwise, for one batch."""
     return np.abs(np.asarray(weights, dtype=np.float64) * np.asarray(grads, dtype=np.float64))
-
-
-def loss_for(model):
-    """Sparse categorical cross-entropy matching whether the model outputs probabilities or logits."""
-    import keras
-
-    last = model.layers[-1]
-    act = getattr(last, "activation", None) or getattr(getattr(last, "layer", None), "activation", None)
-    act = act if isinstance(act, str) else getattr(act, "__name__", "")
-    probs = act == "softmax" or type(last).__name__ == "Softmax"
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
 
 
 def accumulate_taylor(model, layers, x: np.ndarray, y: np.ndarray, batch_size: int = 128,

@@ -18,6 +18,14 @@ class PruningSchedule:
     def sparsity_at(self, step: int) -> float:
         raise NotImplementedError
 
+    def fraction_at(self, step: int) -> float:
+        """How far along the schedule is at ``step``: 0 (nothing pruned yet) to 1 (every target reached).
+
+        Per-layer targets are scaled by this fraction, so it must not be derived from
+        ``sparsity_at`` (whose final value may be 0 when only per-layer targets are set).
+        """
+        raise NotImplementedError
+
     def should_update(self, step: int) -> bool:
         raise NotImplementedError
 
@@ -40,6 +48,9 @@ class OneShot(PruningSchedule):
 
     def sparsity_at(self, step: int) -> float:
         return self.sparsity if step >= self.step else 0.0
+
+    def fraction_at(self, step: int) -> float:
+        return 1.0 if step >= self.step else 0.0
 
     def should_update(self, step: int) -> bool:
         return step == self.step
@@ -73,6 +84,11 @@ class PolynomialDecay(PruningSchedule):
             return self.initial_sparsity
         p = self.progress(step)
         return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1.0 - p) ** self.power
+
+    def fraction_at(self, step: int) -> float:
+        if step < self.begin_step:
+            return 0.0
+        return 1.0 - (1.0 - self.progress(step)) ** self.power
 
     def should_update(self, step: int) -> bool:
         if step < self.begin_step or step > self.end_step:

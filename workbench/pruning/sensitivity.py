@@ -11,7 +11,7 @@ from workbench.errors import ConfigError
 from workbench.pruning import masks
 from workbench.pruning.api import layer_scores, wrap_model
 from workbench.pruning.wrapper import PruneWrapper, wrapped_layers
-from workbench.train import accuracy
+from workbench.nn.evaluate import accuracy
 
 DEFAULT_SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 

@@ -11,6 +11,7 @@ from workbench.config import QuantConfig
 from workbench.errors import ModelError
 from workbench.nn.forward import layer_args, layer_kind
 from workbench.nn.graph import edges, sole_consumer
+from workbench.pruning.masks import sparsity_of
 from workbench.pruning.wrapper import PruneWrapper
 from workbench.quantization.bn_fold import batchnorm_params, fold_batchnorm
 from workbench.quantization.layers import Absorbed, QuantWeightLayer
@@ -152,7 +153,7 @@ def quantize_model(model: keras.Model, config: QuantConfig | None = None, calibr
             report.layers.append({"name": src.name, "kind": args["kind"], "weight_bits": dst.weight_bits,
                                   "clusters": dst.clusters,
                                   "per_channel": args["kind"] != "dense", "activation": dst.activation,
-                                  "sparsity": float(1 - np.count_nonzero(entry["mask"]) / entry["mask"].size)})
+                                  "sparsity": sparsity_of(entry["mask"])})
         elif src.name not in absorbed:
             if src.get_weights():
                 dst.set_weights(src.get_weights())
@@ -169,7 +170,3 @@ def calibrate(qat: keras.Model, images: np.ndarray, batches: int = 8, batch_size
     images = np.asarray(images, dtype=np.float32)
     for start in range(0, min(len(images), batches * batch_size), batch_size):
         qat(images[start:start + batch_size], training=True)
-
-
-def quant_layers(model: keras.Model) -> list[QuantWeightLayer]:
-    return [layer for layer in model.layers if isinstance(layer, QuantWeightLayer)]

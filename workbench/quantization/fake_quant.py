@@ -1,28 +1,17 @@
 """Fake quantization with TF's fake-quant ops (straight-through gradients).
 
-Weights: symmetric, narrow range (levels -(2^(b-1)-1)..2^(b-1)-1, so 0 stays exactly 0),
-per output channel for Conv2D/DepthwiseConv2D and per tensor for Dense. Activations: per tensor,
+Weights: the grid of ``grid.py`` (symmetric, narrow range, so 0 stays exactly 0), per output
+channel for Conv2D/DepthwiseConv2D and per tensor for Dense, computed in-graph. Activations: per tensor,
 asymmetric, ranges tracked by exponential moving averages.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from workbench.config import check_bits
 
-RANGE_EPS = 1e-6
-
-
-def weight_levels(bits: int) -> int:
-    """How many distinct values a symmetric narrow-range ``bits`` weight quantizer has."""
-    return 2 ** check_bits(bits) - 1
-
-
-def weight_scale(max_abs: np.ndarray | float, bits: int) -> np.ndarray:
-    """Step between adjacent symmetric levels for a range [-max_abs, max_abs]."""
-    return np.maximum(np.asarray(max_abs, dtype=np.float64), RANGE_EPS) / (2 ** (check_bits(bits) - 1) - 1)
+from workbench.quantization.grid import RANGE_EPS, weight_levels, weight_scale  # noqa: F401 (one grid)
 
 
 def quantize_weights(kernel, bits: int, kind: str):

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from workbench.config import check_bits, check_clusters
 from workbench.nn.forward import apply_activation, linear_forward, output_shape
-from workbench.quantization import fake_quant, weight_sharing
+from workbench.quantization import fake_quant, grid, weight_sharing
 
 
 @keras.saving.register_keras_serializable(package="workbench")
@@ -108,17 +108,6 @@ class QuantWeightLayer(keras.layers.Layer):
     @property
     def calibrated(self) -> bool:
         return float(self.act_steps.numpy()) > 0
-
-    def integer_kernel(self) -> np.ndarray:
-        """The quantized kernel as integers on the symmetric grid (the values TFLite stores)."""
-        w = self.quantized_kernel().numpy()
-        flat = w.reshape(-1, w.shape[-1]) if self.kind != "depthwise" else w.reshape(-1, w.shape[-2] * w.shape[-1])
-        if self.kind == "dense":
-            m = np.abs(w).max()
-        else:
-            m = np.abs(flat).max(axis=0)
-        scale = fake_quant.weight_scale(m, self.weight_bits)
-        return np.round(flat / scale).astype(np.int32).reshape(w.shape)
 
 
 @keras.saving.register_keras_serializable(package="workbench")

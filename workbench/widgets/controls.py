@@ -200,7 +200,7 @@ class Controls:
         self.status.value = f"<b>{html.escape(s.status)}</b>"
         self.error.value = f"<span style='color:#c00'>⚠ {html.escape(s.error)}</span>" if s.error else ""
         sizes = s.sizes or {}
-        self.metrics.value = (f"accuracy on {len(getattr(s, 'eval_y', []))} test images: <b>{s.accuracy:.2%}</b> "
+        self.metrics.value = (f"accuracy on {len(getattr(s, 'eval_y', []))} {getattr(s, 'eval_split', 'validation')} images: <b>{s.accuracy:.2%}</b> "
                               f"(baseline {s.baseline_accuracy:.2%})<br>estimated sizes: fp32 "
                               f"{sizes.get('fp32_bytes', 0):,} B · int8 {sizes.get('int8_bytes', 0):,} B · gzip "
                               f"{sizes.get('gzip_bytes', 0):,} B")
@@ -216,7 +216,8 @@ class Controls:
         self.download.value = (
             f"int8 .tflite: {e['tflite_bytes']:,} B, gzip {e['gzip_bytes']:,} B, entropy-coded "
             f"{e['entropy_bytes']:,} B, <b>{e['compression_ratio']:.1f}×</b>; int8 accuracy "
-            f"<b>{e['int8_accuracy']:.2%}</b> ({e['delta_points']:+.2f} points)<br>"
+            f"<b>{e['int8_accuracy']:.2%}</b> on {e.get('images', 0):,} {e.get('split', 'validation')} images "
+            f"({e['delta_points']:+.2f} points)<br>"
             f"<a download='model_int8.tflite' href='data:application/octet-stream;base64,{b64}'>download .tflite</a>"
             f" · <a download='model_data.cc' href='data:text/plain;base64,{c_src}'>C array for TFLite Micro</a>")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from workbench.baselines import get_baseline
 from workbench.data.user import MAX_UPLOAD_BYTES, load_npz
 from workbench.errors import WorkbenchError
-from workbench.models.loading import MAX_MODEL_BYTES, check_model, load_user_model
+from workbench.loading import MAX_MODEL_BYTES, check_model, load_user_model
 from workbench.widgets.dispatch import post
 
 

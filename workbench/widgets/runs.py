@@ -1,5 +1,8 @@
 """Long runs of a SessionState (fine-tune, QAT, export, sensitivity scan) in a background thread.
 
+Each run calls a stage of ``workbench.stages`` on the session's Run; nothing here re-implements a
+step of the pipeline. Accuracies are measured on the validation split.
+
 Each run snapshots what it may change; Stop (or a failure) puts the snapshot back, so the model
 is as it was before that step.
 """
@@ -10,14 +13,12 @@ import time
 
 import numpy as np
 
+from workbench import stages
 from workbench.config import PruneConfig, QuantConfig, TrainConfig
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.export.tflite import evaluate_tflite, export_tflite
 from workbench.metrics.estimate import estimate_sizes
-from workbench.metrics.size import size_report
+from workbench.pruning.masks import sparsity_of
 from workbench.pruning.sensitivity import sensitivity_scan
-from workbench.quantization.api import quantize_model
-from workbench.train import accuracy, fit
 from workbench.widgets.dispatch import post
 from workbench.widgets.jobs import Job
 
@@ -48,7 +49,7 @@ class RunsMixin:
                 setattr(self, key, value)
         post(apply)
 
-    def _start(self, name: str, work, restore, needs_model: bool = True) -> bool:
+    def _start(self, name: str, work, restore, needs_model: bool = True, changes_weights: bool = False) -> bool:
         try:
             if needs_model or self.busy:
                 self._guard()
@@ -57,10 +58,10 @@ class RunsMixin:
         self.error = ""
         self.job, self.progress, self.busy = name, 0.0, True
         self.status = f"{name} running…"
-        self._job = Job(name, work, restore, lambda job: post(self._finish, job)).start()
+        self._job = Job(name, work, restore, lambda job: post(self._finish, job, changes_weights)).start()
         return True
 
-    def _finish(self, job: Job) -> None:
+    def _finish(self, job: Job, changes_weights: bool = False) -> None:
         if job.error:
             self.error = f"{job.name} failed and was undone: {job.error}"
             self.status = f"{job.name} failed"
@@ -73,6 +74,8 @@ class RunsMixin:
             self.progress = 1.0
         self.busy = False
         self.job = ""
+        if changes_weights:
+            self._weights_changed()
         if self.model is not None:
             self._refresh()
 
@@ -94,94 +97,95 @@ class RunsMixin:
             record.update(time=time.time(), **{f"est_{k}": v for k, v in
                                                estimate_sizes(self._training_model, self.weight_bits,
                                                               self._fp32).items()})
-            if record["kind"] == "epoch":
-                record["val_accuracy"] = accuracy(self._training_model, self.eval_x, self.eval_y)
             post(self._append_record, record, min(1.0, record["step"] / max(1, total_steps)))
         return on_record
 
-    def _train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, learning_rate=self.learning_rate, batch_size=128)
+    def _train_config(self, learning_rate: float | None = None) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, learning_rate=learning_rate or self.learning_rate, batch_size=128)
+
+    def _steps(self, config: TrainConfig) -> int:
+        return config.epochs * int(np.ceil(len(self.data.y_train) / config.batch_size))
 
     def fine_tune(self) -> bool:
-        """Fine-tune the pruned model (masks fixed, or raised along AGP to the current targets)."""
+        """Fine-tune the pruned model: the fine-tune stage, with masks fixed (one shot) or raised along AGP
+        to the sparsities the sliders show (polynomial)."""
         if self.model is None:
             return self._refuse("No model loaded yet: load a model and dataset first.")
+        run = self.run
         config = self._train_config()
-        data = (self.data.x_train, self.data.y_train)
-        steps = config.epochs * int(np.ceil(len(data[1]) / config.batch_size))
-        snapshot = self.model.get_weights() if self.model is not None else None
-        targets = dict(self.layer_sparsity)
-        prune = PruneConfig(target="per_layer", sparsity=0.0, layer_sparsity=targets, schedule="polynomial",
-                            criterion=self.criterion) if self.schedule == "polynomial" and any(targets.values()) \
-            else None
+        snapshot = self.model.get_weights()
+        previous = (run.prune, run.training["finetune"])
+        run.prune = PruneConfig(target="per_layer", sparsity=0.0, layer_sparsity=dict(self.layer_sparsity),
+                                schedule=self.schedule, criterion=self.criterion)
+        run.training["finetune"] = config
         self._training_model = self.model
 
         def work(stop):
             self._set(records=[])
-            return fit(self.model, data, config, prune=prune, on_record=self._on_record(steps), stop=stop,
-                       phase="finetune", record_every=self.record_every)
+            stages.fine_tune(run, on_record=self._on_record(self._steps(config)), stop=stop,
+                             record_every=self.record_every)
 
         def restore():
             self.model.set_weights(snapshot)
+            run.prune, run.training["finetune"] = previous
 
-        return self._start("fine-tune", work, restore)
+        return self._start("fine-tune", work, restore, changes_weights=True)
+
+    def _quant_config(self) -> QuantConfig:
+        return QuantConfig(weight_bits=8, activation_bits=self.activation_bits,
+                           layer_weight_bits={k: v for k, v in self.weight_bits.items() if v != 8})
 
     def quantize(self) -> bool:
-        """QAT: quantize the pruned model at the chosen bits and train it; the float model is unchanged."""
+        """QAT: the QAT stage at the chosen bits; the float model is unchanged."""
         if self.model is None:
             return self._refuse("No model loaded yet: load a model and dataset first.")
-        config = self._train_config()
-        data = (self.data.x_train, self.data.y_train)
-        steps = config.epochs * int(np.ceil(len(data[1]) / config.batch_size))
-        previous = self.qat_model
-        quant = QuantConfig(weight_bits=8, activation_bits=self.activation_bits,
-                            layer_weight_bits={k: v for k, v in self.weight_bits.items() if v != 8})
+        run = self.run
+        config = self._train_config(min(self.learning_rate, 1e-4))
+        previous = (run.qat, run.quant, run.training["qat"])
+        run.quant, run.training["qat"] = self._quant_config(), config
 
         def work(stop):
-            qat, _ = quantize_model(self.model, quant, calibration_data=self.data.x_train[:512])
-            self._training_model = qat
             self._set(records=[])
-            fit(qat, data, TrainConfig(epochs=config.epochs, learning_rate=min(config.learning_rate, 1e-4)),
-                on_record=self._on_record(steps), stop=stop, phase="qat", record_every=self.record_every)
-            if not stop.is_set():
-                self.qat_model = qat  # a plain attribute, not a trait: safe from the worker
+            self._training_model = self.model
+            stages.quantize(run, on_record=self._on_record(self._steps(config)), stop=stop,
+                            record_every=self.record_every)
+            self._training_model = run.qat
 
         def restore():
-            self.qat_model = previous
+            run.qat, run.quant, run.training["qat"] = previous
 
         return self._start("QAT", work, restore)
 
     def export_model(self, label: str | None = None) -> bool:
-        """Export the int8 .tflite (QAT model, or post-training quantization of the pruned model)."""
+        """Export the int8 .tflite (the QAT model, or post-training quantization of the pruned model) and
+        measure it on the validation split (the Studio chooses; the test split is for final reports)."""
         if self.model is None:
             return self._refuse("No model loaded yet: load a model and dataset first.")
-        source = self.qat_model
-        if source is None:
-            quant = QuantConfig(weight_bits=8, activation_bits=self.activation_bits,
-                                layer_weight_bits={k: v for k, v in self.weight_bits.items() if v != 8})
-        previous = dict(self.export)
+        run = self.run
+        if run.qat is None:
+            run.quant = self._quant_config()
+        previous = (dict(self.export), run.tflite)
 
         def work(stop):
-            model = source
-            if model is None:
-                model, _ = quantize_model(self.model, quant, calibration_data=self.data.x_train[:512])
             self._set(progress=0.3)
-            data, _ = export_tflite(model, self.data.x_train[:300])
+            stages.export(run)
             if stop.is_set():
                 return
             self._set(progress=0.7)
-            acc = evaluate_tflite(data, self.data.x_test, self.data.y_test)
-            sizes = size_report(self._fp32, data).to_dict()
-            sizes.pop("tensors")
-            base = accuracy(self.baseline, self.data.x_test, self.data.y_test)
-            run = {"label": label or f"run {len(self.runs) + 1}", "model": self.model_name,
-                   "dataset": self.dataset_name, "qat": source is not None, "int8_accuracy": acc,
-                   "baseline_accuracy": base, "delta_points": 100 * (acc - base),
-                   "sparsity": self._overall_sparsity(), "config": self.get_config(), **sizes}
-            post(self._add_run, {"tflite": data, **run}, run)
+            figures = stages.measure(run, "validation")
+            sizes = {k: v for k, v in run.sizes.items() if k != "tensors"}
+            acc, base = figures["int8"]["accuracy"], figures["baseline"]["accuracy"]
+            result = {"label": label or f"run {len(self.runs) + 1}", "model": self.model_name,
+                      "dataset": self.dataset_name, "qat": run.reports["export"]["qat"], "split": "validation",
+                      "int8_accuracy": acc, "int8_ci95": figures["int8"]["ci95"], "baseline_accuracy": base,
+                      "delta_points": figures["delta"]["delta_points"], "p_value": figures["delta"]["p_value"],
+                      "images": figures["int8"]["n"], "sparsity": self._overall_sparsity(),
+                      "config": self.get_config(), **sizes}
+            post(self._add_run, {"tflite": run.tflite, **result}, result)
 
         def restore():
-            self._set(export=previous)
+            self._set(export=previous[0])
+            run.tflite = previous[1]
 
         return self._start("export", work, restore)
 
@@ -190,12 +194,10 @@ class RunsMixin:
         self.runs = self.runs + [run]
 
     def _overall_sparsity(self) -> float:
-        total = sum(self.layer(n).get_mask().size for n in self.layers)
-        zeros = sum(int((self.layer(n).get_mask() == 0).sum()) for n in self.layers)
-        return zeros / total if total else 0.0
+        return sparsity_of(np.concatenate([self.layer(n).get_mask().ravel() for n in self.layers]))
 
     def scan(self, sparsities=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95), eval_size: int = 300) -> bool:
-        """Sensitivity scan of every layer on a fixed evaluation subset."""
+        """Sensitivity scan of every layer, from the current (pruned) model, on ``eval_size`` validation images."""
         if self.model is None:
             return self._refuse("No model loaded yet: load a model and dataset first.")
         previous = self.sensitivity
@@ -207,11 +209,13 @@ class RunsMixin:
             self._set(progress=len(rows) / total)
 
         def work(stop):
-            frame = sensitivity_scan(self.model, (self.eval_x[:eval_size], self.eval_y[:eval_size]),
+            frame = sensitivity_scan(self.model, (self.data.x_val[:eval_size], self.data.y_val[:eval_size]),
                                      sparsities=sparsities, criterion=self.criterion,
                                      train_data=(self.data.x_train[:1024], self.data.y_train[:1024]),
                                      on_point=on_point, stop=stop)
             if not stop.is_set():
+                frame.attrs.update(split="validation", images=min(eval_size, len(self.data.y_val)),
+                                   start=f"the current model ({self._overall_sparsity():.0%} pruned)")
                 self._set(sensitivity=frame)
 
         def restore():

@@ -13,14 +13,15 @@ import math
 import numpy as np
 import traitlets as t
 
+from workbench import stages
 from workbench.config import CRITERIA, SCHEDULES, PruneConfig, check_bits, check_sparsity
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.metrics.estimate import estimate_sizes
 from workbench.metrics.size import fp32_bytes
 from workbench.pruning import masks as mask_math
-from workbench.pruning.api import compute_masks, layer_scores, wrap_model
+from workbench.nn.evaluate import accuracy
+from workbench.pruning.api import compute_masks, layer_scores
 from workbench.pruning.wrapper import wrapped_layers
-from workbench.train import accuracy
 from workbench.widgets.runs import RunsMixin
 
 CONFIG_KEYS = ("model", "dataset", "mode", "criterion", "global_sparsity", "layer_sparsity", "layer_threshold",
@@ -61,29 +62,45 @@ class SessionState(RunsMixin, t.HasTraits):
 
     def __init__(self, model=None, data=None, model_name: str = "", eval_size: int = 500, **kwargs):
         super().__init__(**kwargs)
-        self.model = None
-        self.baseline = None
-        self.data = None
-        self.qat_model = None
-        self._scores: dict[str, dict] = {}
+        self.run: stages.Run | None = None
+        self._scores: dict[tuple, dict] = {}
+        self._weights_version = 0
         self._job = None
         if model is not None and data is not None:
             self.set_session(model, data, model_name or model.name, eval_size)
 
+    # The session's models and data live in one stages.Run, which the Studio's buttons hand to the stages.
+    model = property(lambda self: self.run.pruned if self.run else None, doc="the pruned (masked) model")
+    baseline = property(lambda self: self.run.baseline if self.run else None, doc="the trained float model")
+    data = property(lambda self: self.run.data if self.run else None, doc="the Dataset")
+
+    @property
+    def qat_model(self):
+        return self.run.qat if self.run else None
+
+    @qat_model.setter
+    def qat_model(self, value):
+        self.run.qat = value
+
     # ----- session -------------------------------------------------------------------------
     def set_session(self, model, data, model_name: str, eval_size: int = 500) -> None:
-        """Start a session on a trained ``model`` and a Dataset; pruning starts from all-ones masks."""
-        wrapped = wrap_model(model)
-        self.baseline = model
-        self.baseline_weights = wrapped.get_weights()
-        self.model = wrapped
-        self.data = data
-        self.eval_x, self.eval_y = data.x_test[:eval_size], data.y_test[:eval_size]
+        """Start a session on a trained ``model`` and a Dataset; pruning starts from all-ones masks.
+
+        The live accuracy is measured on the first ``eval_size`` images of the validation split.
+        """
+        run = stages.start_run(model, data, prune=PruneConfig(sparsity=0.0, schedule="one_shot"))
+        run.model_name = model_name
+        stages.prune(run)  # wrap with all-ones masks
+        self.run = run
+        self.baseline_weights = run.pruned.get_weights()
+        self.eval_x, self.eval_y = data.x_val[:eval_size], data.y_val[:eval_size]
+        self.eval_split = "validation"
         self._scores = {}
+        self._weights_version += 1
         self._fp32 = fp32_bytes(model)
         with self.hold_trait_notifications():
             self.model_name, self.dataset_name, self.data_source = model_name, data.name, data.source
-            self.layers = [layer.name for layer in wrapped_layers(wrapped)]
+            self.layers = [layer.name for layer in wrapped_layers(run.pruned)]
             self.selected_layer = self.layers[0]
             self.layer_sparsity = {name: 0.0 for name in self.layers}
             self.layer_threshold = {name: 0.0 for name in self.layers}
@@ -111,22 +128,38 @@ class SessionState(RunsMixin, t.HasTraits):
         if self.busy:
             raise ConfigError(f"A {self.job} run is going; press Stop or wait for it to finish.")
 
+    def _weights_changed(self) -> None:
+        """The float weights changed (fine-tune, reset): scores are recomputed from them, and a QAT model
+        or export made from the old weights no longer matches the session."""
+        self._weights_version += 1
+        self._scores = {}
+        self._masks_changed()
+        with self.hold_trait_notifications():
+            self.layer_sparsity = {name: mask_math.sparsity_of(self.layer(name).get_mask()) for name in self.layers}
+
+    def _masks_changed(self) -> None:
+        if self.run is not None and (self.run.qat is not None or self.run.tflite is not None):
+            self.run.qat, self.run.tflite = None, None
+            self.export = {}
+
     def _scores_for(self, name: str) -> np.ndarray:
-        key = self.criterion
+        key = (self.criterion, self._weights_version)
         if key not in self._scores:
-            data = (self.data.x_train[:1024], self.data.y_train[:1024]) if key == "taylor" else None
+            data = (self.data.x_train[:1024], self.data.y_train[:1024]) if self.criterion == "taylor" else None
             # Score the unpruned weights, so lowering a sparsity brings weights back.
             saved = {layer.name: layer.get_mask() for layer in wrapped_layers(self.model)}
             for layer in wrapped_layers(self.model):
                 layer.set_mask(np.ones_like(saved[layer.name]))
             try:
-                self._scores[key] = layer_scores(self.model, key, data)
+                self._scores = {key: layer_scores(self.model, self.criterion, data)}
             finally:
                 for layer in wrapped_layers(self.model):
                     layer.set_mask(saved[layer.name])
         return self._scores[key][name]
 
-    def _refresh(self, status: str = "") -> None:
+    def _refresh(self, status: str = "", masks_changed: bool = False) -> None:
+        if masks_changed:
+            self._masks_changed()
         self.accuracy = accuracy(self.model, self.eval_x, self.eval_y)
         self.sizes = estimate_sizes(self.model, self.weight_bits, self._fp32)
         self.masks_version += 1
@@ -154,7 +187,7 @@ class SessionState(RunsMixin, t.HasTraits):
         self.layer_sparsity = {**self.layer_sparsity, name: sparsity}
         self.layer_threshold = {**self.layer_threshold, name: mask_math.threshold_for_sparsity(scores, sparsity)}
         self.error = ""
-        self._refresh(f"{name}: {sparsity:.0%} pruned")
+        self._refresh(f"{name}: {sparsity:.0%} pruned", masks_changed=True)
         return True
 
     def set_layer_threshold(self, name: str, threshold) -> bool:
@@ -174,7 +207,7 @@ class SessionState(RunsMixin, t.HasTraits):
         self.layer_threshold = {**self.layer_threshold, name: threshold}
         self.layer_sparsity = {**self.layer_sparsity, name: mask_math.sparsity_of(mask)}
         self.error = ""
-        self._refresh(f"{name}: threshold {threshold:.4g}")
+        self._refresh(f"{name}: threshold {threshold:.4g}", masks_changed=True)
         return True
 
     def set_global_sparsity(self, sparsity) -> bool:
@@ -193,7 +226,7 @@ class SessionState(RunsMixin, t.HasTraits):
         self.layer_threshold = {name: mask_math.threshold_for_sparsity(scores[name], self.layer_sparsity[name])
                                 for name in new}
         self.error = ""
-        self._refresh(f"global: {sparsity:.0%} pruned")
+        self._refresh(f"global: {sparsity:.0%} pruned", masks_changed=True)
         return True
 
     def set_criterion(self, criterion: str) -> bool:
@@ -209,6 +242,8 @@ class SessionState(RunsMixin, t.HasTraits):
             self._known(name)
         except WorkbenchError as exc:
             return self._refuse(str(exc))
+        if bits != self.weight_bits.get(name):
+            self._masks_changed()  # a QAT model of other bits no longer matches
         self.weight_bits = {**self.weight_bits, name: bits}
         self.sizes = estimate_sizes(self.model, self.weight_bits, self._fp32)
         self.error = ""
@@ -254,6 +289,7 @@ class SessionState(RunsMixin, t.HasTraits):
         except WorkbenchError as exc:
             return self._refuse(str(exc))
         self.model.set_weights(self.baseline_weights)
+        self._weights_changed()
         with self.hold_trait_notifications():
             self.layer_sparsity = {name: 0.0 for name in self.layers}
             self.layer_threshold = {name: 0.0 for name in self.layers}
@@ -262,7 +298,6 @@ class SessionState(RunsMixin, t.HasTraits):
             self.qat_model = None
             self.export = {}
             self.error = ""
-        self._scores = {}
         self._refresh("reset to the baseline")
         return True
 

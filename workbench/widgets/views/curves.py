@@ -25,8 +25,8 @@ class CurvesView(View):
 
     def make_figure(self, height: int) -> go.Figure:
         fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "size (bytes)"), horizontal_spacing=0.12)
-        fig.add_trace(go.Scatter(name="train accuracy", mode="lines+markers"), row=1, col=1)
-        fig.add_trace(go.Scatter(name="validation accuracy", mode="lines+markers"), row=1, col=1)
+        fig.add_trace(go.Scatter(name=self.split_label("train"), mode="lines+markers"), row=1, col=1)
+        fig.add_trace(go.Scatter(name=self.split_label("validation"), mode="lines+markers"), row=1, col=1)
         for _, label in SIZE_KEYS:
             fig.add_trace(go.Scatter(name=label, mode="lines+markers"), row=1, col=2)
         fig.update_yaxes(type="log", row=1, col=2)
@@ -34,6 +34,15 @@ class CurvesView(View):
         fig.update_xaxes(title_text="step", row=1, col=2)
         fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.25))
         return fig
+
+    def split_label(self, split: str) -> str:
+        """A curve's legend names the split it was measured on, and how many images that is."""
+        data = self.state.data
+        if data is None:
+            return f"{split} accuracy"
+        if split == "train":
+            return f"train accuracy (running, {len(data.y_train):,} train images)"
+        return f"validation accuracy ({len(data.y_val):,} validation images, per epoch)"
 
     def _on_change(self, change=None):
         now = time.monotonic()
@@ -56,7 +65,7 @@ class CurvesView(View):
     def draw(self):
         d = self.data()
         train, val, *sizes = self.figure.data
-        train.x, train.y = d["train_step"], d["train_accuracy"]
-        val.x, val.y = d["val_step"], d["val_accuracy"]
+        train.x, train.y, train.name = d["train_step"], d["train_accuracy"], self.split_label("train")
+        val.x, val.y, val.name = d["val_step"], d["val_accuracy"], self.split_label("validation")
         for trace, (key, _) in zip(sizes, SIZE_KEYS):
             trace.x, trace.y = d["size_step"], d[key]

@@ -7,6 +7,7 @@ from plotly.subplots import make_subplots
 import plotly.graph_objects as go
 
 from workbench.metrics.weights import kernel_map
+from workbench.pruning.masks import sparsity_of
 from workbench.widgets.views.base import View
 
 
@@ -62,7 +63,7 @@ class ModelOverviewView(View):
         rows = []
         for name in self.state.layers:
             mask = self.state.layer(name).get_mask()
-            rows.append({"layer": name, "params": int(mask.size), "sparsity": float(1 - np.count_nonzero(mask) / mask.size),
+            rows.append({"layer": name, "params": int(mask.size), "sparsity": sparsity_of(mask),
                          "bits": int(self.state.weight_bits.get(name, 8))})
         return {"rows": rows}
 

@@ -20,8 +20,17 @@ class SensitivityView(View):
             return {}
         return {layer: (group.sparsity.tolist(), group.accuracy.tolist()) for layer, group in frame.groupby("layer", sort=False)}
 
+    def axis_title(self) -> str:
+        """The y axis names the split and the starting point the scan was measured on."""
+        frame = self.state.sensitivity
+        attrs = getattr(frame, "attrs", {}) if frame is not None else {}
+        if not attrs:
+            return "accuracy"
+        return f"{attrs['split']} accuracy ({attrs['images']:,} images; from {attrs['start']})"
+
     def draw(self):
         curves = self.data()
+        self.figure.update_layout(yaxis_title=self.axis_title())
         names = [trace.name for trace in self.figure.data]
         if names != list(curves):
             self.figure.data = []

@@ -1,4 +1,4 @@
-"""Load a user's ``.keras`` model safely (Keras safe_mode: no Lambda code, no pickles) and check it."""
+"""Load a user's or the workbench's ``.keras`` model safely (Keras safe_mode: no Lambda code, no pickles) and check it."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import zipfile
 import keras
 
 from workbench.errors import ModelError
+from workbench.pruning.wrapper import PruneWrapper
+from workbench.quantization.api import check_supported
+from workbench.quantization.layers import Absorbed, QuantWeightLayer
 
 MAX_MODEL_BYTES = 200 * 1024 * 1024
 
 
 def _custom_objects() -> dict:
-    from workbench.pruning.wrapper import PruneWrapper
-    from workbench.quantization.layers import Absorbed, QuantWeightLayer
-
+    """The workbench's own layers, so pruned and QAT files it wrote load back (they are not user code)."""
     return {"PruneWrapper": PruneWrapper, "QuantWeightLayer": QuantWeightLayer, "Absorbed": Absorbed}
 
 
@@ -62,8 +63,6 @@ def _load(path: pathlib.Path, label: str, check: bool) -> keras.Model:
 
 def check_model(model: keras.Model, label: str = "model") -> None:
     """Raise ModelError unless the model is an image classifier the workbench can compress."""
-    from workbench.quantization.api import check_supported
-
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(f"{label} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                          "one image input and one class output are needed.")

@@ -1,0 +1,25 @@
+"""This workbench's published benchmark figures, shipped inside the package.
+
+``bench/tables.py`` writes ``workbench/data/bench_summary.json`` from ``bench/results/*.json``
+(tests check it is current), so the paper app shows them from an installed wheel too.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+SUMMARY = "bench_summary.json"
+
+
+def bench_rows() -> list[dict]:
+    """One dict per benchmark row: row, model, data, seeds, baseline/int8 accuracy (mean, std), delta, bytes, ratio.
+
+    Empty when no summary ships (a build made before any benchmark ran).
+    """
+    path = resources.files("workbench") / "data" / SUMMARY
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, OSError, json.JSONDecodeError):
+        return []
+    return list(data.get("rows", []))

@@ -1,0 +1,267 @@
+"""The stages of the one compression pipeline: data, baseline, prune, fine-tune, QAT, export, measure.
+
+Each stage takes a :class:`Run`, does one step, records what it measured in the run, and
+returns it. ``compress()``, the CLI, the Studio's buttons, the paper app, the bench and the
+search all call these functions; none of them re-implements a step (the Optuna trial object
+is the model: one object carries the settings and the results, and any caller can drive it).
+
+Every accuracy a stage measures is on the **validation** split: it is what choices are made
+on. Only :func:`measure` with ``split="test"`` touches the test split, once per final report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import threading
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+
+from workbench.config import PruneConfig, QuantConfig, TrainConfig
+from workbench.data import Dataset, load_dataset
+from workbench.errors import ConfigError, ModelError
+from workbench.export.tflite import export_tflite, predict_tflite
+from workbench.metrics.size import fp32_bytes, size_report
+from workbench.loading import check_model
+from workbench.models.zoo import ZOO, build_model
+from workbench.nn.evaluate import accuracy, correct_predictions
+from workbench.pruning.api import prune_model, pruning_report
+from workbench.quantization.api import quantize_model
+from workbench.stats import accuracy_with_interval, paired_delta
+from workbench.train import fit
+
+CALIBRATION_IMAGES = 1024  # initialise QAT activation ranges
+REPRESENTATIVE_IMAGES = 500  # calibrate the converter for tensors QAT does not cover
+
+DEFAULT_TRAINING = {
+    # The baseline trains to convergence: early stopping on validation accuracy.
+    "baseline": TrainConfig(epochs=40, learning_rate=1e-3, patience=4),
+    "finetune": TrainConfig(epochs=6, learning_rate=5e-4),
+    "qat": TrainConfig(epochs=3, learning_rate=1e-4),
+}
+
+
+@dataclasses.dataclass
+class Run:
+    """One compression run: its settings, its models and everything the stages measured.
+
+    Attributes:
+        data: the Dataset (train / validation / test).
+        model_name: a zoo name, or the name of the user's model.
+        prune, quant: pruning and quantization settings.
+        training: TrainConfig per training stage ("baseline", "finetune", "qat").
+        baseline: the trained float model.
+        pruned: the PruneWrapper model (masks are model variables).
+        qat: the quantization-aware model.
+        tflite: the int8 artifact's bytes.
+        validation: accuracy on the validation split after each stage.
+        test: the final report's figures on the test split (filled by ``measure(run, "test")``).
+        sizes: the four sizes of the artifact and its ratio.
+        seconds: wall time per stage.
+        reports: each stage's own report (baseline training, prune, quant, ...), JSON-ready.
+        records: training records (phase, epoch, step, loss, accuracy, val_accuracy).
+    """
+
+    data: Dataset
+    model_name: str = ""
+    model_kwargs: dict = dataclasses.field(default_factory=dict)  # zoo builder options (alpha, image_size)
+    prune: PruneConfig = dataclasses.field(default_factory=PruneConfig)
+    quant: QuantConfig = dataclasses.field(default_factory=QuantConfig)
+    training: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_TRAINING))
+    int8_io: bool = False
+    baseline: keras.Model | None = None
+    pruned: keras.Model | None = None
+    qat: keras.Model | None = None
+    tflite: bytes | None = None
+    validation: dict = dataclasses.field(default_factory=dict)
+    test: dict = dataclasses.field(default_factory=dict)
+    sizes: dict = dataclasses.field(default_factory=dict)
+    seconds: dict = dataclasses.field(default_factory=dict)
+    reports: dict = dataclasses.field(default_factory=dict)
+    records: list = dataclasses.field(default_factory=list)
+    stopped: bool = False
+
+    def settings(self) -> dict:
+        """The settings that reproduce this run (JSON-ready)."""
+        return {"prune": self.prune.get_config(), "quant": self.quant.get_config(),
+                **{name: config.get_config() for name, config in self.training.items()}, "int8_io": self.int8_io}
+
+    @property
+    def validation_xy(self):
+        return self.data.x_val, self.data.y_val
+
+
+def _timed(run: Run, name: str):
+    class _Timer:
+        def __enter__(self):
+            self.start = time.perf_counter()
+
+        def __exit__(self, *exc):
+            run.seconds[name] = run.seconds.get(name, 0.0) + time.perf_counter() - self.start
+    return _Timer()
+
+
+def start_run(model="lenet5", dataset="mnist", prune: PruneConfig | None = None, quant: QuantConfig | None = None,
+              training: dict | None = None, int8_io: bool = False, model_kwargs: dict | None = None) -> Run:
+    """Stage "data": load the dataset (offline first) and open a Run.
+
+    Args:
+        model: a zoo name (trained by :func:`train_baseline`) or a trained keras.Model (used as is).
+        dataset: a dataset name or a Dataset.
+        training: TrainConfigs by stage name; missing stages get ``DEFAULT_TRAINING``.
+        model_kwargs: options of the zoo builder (e.g. ``alpha``, ``image_size`` for mobilenet_v1).
+    """
+    unknown = set(training or {}) - set(DEFAULT_TRAINING)
+    if unknown:
+        raise ConfigError(f"training names unknown stages {sorted(unknown)}; use {list(DEFAULT_TRAINING)}.")
+    start = time.perf_counter()
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    run = Run(data=data, prune=prune or PruneConfig(), quant=quant or QuantConfig(),
+              training={**DEFAULT_TRAINING, **(training or {})}, int8_io=int8_io,
+              model_kwargs=dict(model_kwargs or {}))
+    if isinstance(model, keras.Model):
+        check_model(model, model.name)
+        shape = tuple(model.inputs[0].shape[1:])
+        if shape != tuple(data.input_shape):
+            raise ConfigError(f"Model {model.name!r} takes {shape} inputs but dataset {data.name!r} has "
+                              f"{tuple(data.input_shape)} images.")
+        run.baseline, run.model_name = model, model.name
+    elif isinstance(model, str):
+        run.model_name = model
+    else:
+        raise ConfigError(f"model must be a zoo name or a keras.Model. Received: {type(model).__name__}")
+    run.seconds["data"] = time.perf_counter() - start
+    return run
+
+
+def train_baseline(run: Run, on_record: Callable | None = None, stop: threading.Event | None = None,
+                   record_every: int = 10) -> Run:
+    """Stage "baseline": train the zoo model (early stopping on validation), or take the given one."""
+    with _timed(run, "baseline"):
+        if run.baseline is None:
+            config = run.training["baseline"]
+            keras.utils.set_random_seed(config.seed)
+            kwargs = dict(run.model_kwargs)
+            builder = ZOO.get(run.model_name)
+            if builder is not None and "seed" in inspect.signature(builder).parameters:
+                kwargs.setdefault("seed", config.seed)  # the initial weights follow the training seed
+            run.baseline = build_model(run.model_name, input_shape=run.data.input_shape,
+                                       classes=run.data.num_classes, **kwargs)
+            report = fit(run.baseline, (run.data.x_train, run.data.y_train), config, on_record=on_record,
+                         stop=stop, phase="baseline", validation=run.validation_xy if config.patience else None,
+                         record_every=record_every)
+            run.stopped |= report.stopped
+            run.reports["baseline"] = {"trained_here": True, "epochs": report.epochs_run,
+                                       "best_epoch": report.best_epoch, "rule": report.rule,
+                                       "history": report.history}
+        else:
+            run.reports.setdefault("baseline", {"trained_here": False, "epochs": None, "best_epoch": None,
+                                                "rule": "given: a trained model was passed in"})
+        run.validation["baseline"] = accuracy(run.baseline, *run.validation_xy)
+    return run
+
+
+def prune(run: Run) -> Run:
+    """Stage "prune": wrap the baseline's weight layers with masks and, for a one-shot schedule, prune now."""
+    _need(run, "baseline", "prune")
+    with _timed(run, "prune"):
+        run.pruned, report = prune_model(run.baseline, run.prune, data=(run.data.x_train, run.data.y_train),
+                                         batch_size=run.training["finetune"].batch_size)
+        run.reports["prune"] = report.to_dict()
+        run.validation["one_shot"] = accuracy(run.pruned, *run.validation_xy)
+    return run
+
+
+def fine_tune(run: Run, on_record: Callable | None = None, stop: threading.Event | None = None,
+              record_every: int = 10) -> Run:
+    """Stage "fine-tune": train the pruned model; a polynomial schedule raises sparsity to its targets."""
+    _need(run, "pruned", "fine-tune")
+    config = run.training["finetune"]
+    with _timed(run, "finetune"):
+        if config.epochs:
+            report = fit(run.pruned, (run.data.x_train, run.data.y_train), config, prune=run.prune,
+                         on_record=on_record, stop=stop, phase="finetune", validation=run.validation_xy,
+                         record_every=record_every)
+            run.stopped |= report.stopped
+        run.reports["prune"] = pruning_report(run.pruned, run.prune).to_dict()
+        run.validation["pruned"] = accuracy(run.pruned, *run.validation_xy)
+    return run
+
+
+def quantize(run: Run, on_record: Callable | None = None, stop: threading.Event | None = None,
+             record_every: int = 10) -> Run:
+    """Stage "QAT": fold BatchNorm, insert fake quantization (masks kept) and train."""
+    _need(run, "pruned", "QAT")
+    config = run.training["qat"]
+    with _timed(run, "qat"):
+        qat, report = quantize_model(run.pruned, run.quant, calibration_data=run.data.x_train[:CALIBRATION_IMAGES])
+        if config.epochs:
+            trained = fit(qat, (run.data.x_train, run.data.y_train), config, on_record=on_record, stop=stop,
+                          phase="qat", validation=run.validation_xy, record_every=record_every)
+            run.stopped |= trained.stopped
+        run.qat = qat
+        run.reports["quant"] = report.to_dict()
+        run.validation["qat"] = accuracy(qat, *run.validation_xy)
+    return run
+
+
+def export(run: Run) -> Run:
+    """Stage "export": the full-integer int8 .tflite of the QAT model (or post-training quantization of the pruned one)."""
+    _need(run, "pruned", "export")
+    with _timed(run, "export"):
+        source = run.qat
+        if source is None:  # post-training quantization: QAT layers calibrated, not trained
+            source, report = quantize_model(run.pruned, run.quant,
+                                            calibration_data=run.data.x_train[:CALIBRATION_IMAGES])
+            run.reports["quant"] = report.to_dict()
+        run.tflite, report = export_tflite(source, run.data.x_train[:REPRESENTATIVE_IMAGES], int8_io=run.int8_io)
+        run.reports["export"] = {**report.to_dict(), "qat": run.qat is not None}
+        correct = predict_tflite(run.tflite, run.data.x_val).argmax(axis=-1) == run.data.y_val
+        run.validation["int8"] = float(correct.mean())
+        run.sizes = {k: v for k, v in size_report(fp32_bytes(run.baseline), run.tflite).to_dict().items()}
+    return run
+
+
+def measure(run: Run, split: str = "test") -> dict:
+    """Stage "measure": the int8 artifact against the fp32 baseline on one split, with 95% intervals.
+
+    Returns (and stores in ``run.test`` for the test split) {'split', 'baseline', 'int8', 'delta'}:
+    Wilson intervals for both accuracies, and the paired delta on the same images with McNemar's
+    exact p-value.
+    """
+    _need(run, "tflite", "measure")
+    x, y = run.data.split(split)
+    with _timed(run, f"measure_{split}"):
+        base = correct_predictions(run.baseline, x, y)
+        int8 = predict_tflite(run.tflite, x).argmax(axis=-1) == np.asarray(y)
+    figures = {"split": split, "baseline": accuracy_with_interval(base), "int8": accuracy_with_interval(int8),
+               "delta": paired_delta(base, int8)}
+    if split == "test":
+        run.test = figures
+    return figures
+
+
+def _need(run: Run, attribute: str, stage: str) -> None:
+    if getattr(run, attribute) is None:
+        before = {"baseline": "train_baseline", "pruned": "prune", "tflite": "export"}[attribute]
+        raise ModelError(f"The {stage} stage needs run.{attribute}; run the {before} stage first. Received: "
+                         f"run.{attribute}=None")
+
+
+def run_all(run: Run, on_stage: Callable[[str, dict], None] | None = None, on_record: Callable | None = None,
+            stop: threading.Event | None = None) -> Run:
+    """Every stage in order, ending with the test-split measurement; ``on_stage(name, {})`` before each."""
+    notify = on_stage or (lambda name, info: None)
+    for name, step in (("baseline", lambda: train_baseline(run, on_record, stop)), ("prune", lambda: prune(run)),
+                       ("finetune", lambda: fine_tune(run, on_record, stop)),
+                       ("qat", lambda: quantize(run, on_record, stop)), ("export", lambda: export(run)),
+                       ("measure", lambda: measure(run, "test"))):
+        notify(name, {})
+        step()
+    return run
+
+
+STAGES = ("data", "baseline", "prune", "finetune", "qat", "export", "measure")

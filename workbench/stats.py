@@ -1,0 +1,60 @@
+"""Statistics for honest reports: Wilson intervals for accuracies, McNemar's exact test for paired deltas.
+
+Wilson (1927) gives a 95% interval for a proportion that stays inside [0, 1] and behaves at
+98-99% accuracy, where the normal approximation does not. McNemar's exact test compares two
+classifiers on the *same* images: only the images where exactly one of them is right count,
+and under the null hypothesis those split 50/50 (a two-sided binomial test).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval (low, high) of ``correct / total``; (nan, nan) for no examples."""
+    if total <= 0:
+        return (math.nan, math.nan)
+    p = correct / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for ``b`` images only model A got right and ``c`` only model B did."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    # P(X <= k) for X ~ Binomial(n, 1/2), computed in log space to stay exact for large n.
+    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)]
+    top = max(logs)
+    tail = math.exp(top) * sum(math.exp(v - top) for v in logs)
+    return min(1.0, 2.0 * tail)
+
+
+def accuracy_with_interval(correct: np.ndarray) -> dict:
+    """{'accuracy', 'ci95', 'n'} from a boolean array of per-image correctness."""
+    correct = np.asarray(correct, dtype=bool)
+    n, k = int(correct.size), int(correct.sum())
+    return {"accuracy": k / n if n else math.nan, "ci95": list(wilson_interval(k, n)), "n": n}
+
+
+def paired_delta(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
+    """Accuracy of B minus A on the same images, with McNemar's exact p-value.
+
+    Returns {'delta_points', 'only_a', 'only_b', 'p_value', 'n'}.
+    """
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired_delta needs predictions on the same images. Received: {a.shape} and {b.shape}")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    n = int(a.size)
+    return {"delta_points": 100.0 * (only_b - only_a) / n if n else math.nan, "only_a": only_a, "only_b": only_b,
+            "p_value": mcnemar_exact(only_a, only_b), "n": n}
