@@ -5,10 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := dataset-fashion-mnist chromium
+APT_PACKAGES := dataset-fashion-mnist chromium g++
 PYTEST_ARGS ?=
 
-.PHONY: setup apt test app bench screenshots clean
+.PHONY: setup apt test app bench anchors screenshots clean
 
 setup: $(STAMP) apt
 
@@ -52,6 +52,21 @@ bench: setup
 		echo "== $$row"; WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/run.py $$row || exit 1; \
 	done
 	@if [ -z "$(ROW)" ]; then WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/widget_latency.py; fi
+	$(PY) bench/tables.py
+
+# The tfmot reference (legacy tf_keras + tensorflow-model-optimization) in its own venv, never the package's:
+# it reuses the project's TensorFlow and adds only tf_keras and tfmot. Writes bench/anchors/results/*.json.
+ANCHORS_VENV ?= .venv-anchors
+anchors: setup
+	@test -x $(ANCHORS_VENV)/bin/python || $(PYTHON) -m venv $(ANCHORS_VENV)
+	@$(ANCHORS_VENV)/bin/python -c "import sysconfig; print('$(CURDIR)/$(VENV)/lib/python' + sysconfig.get_python_version() + '/site-packages')" \
+		> $$($(ANCHORS_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/project-deps.pth
+	$(ANCHORS_VENV)/bin/python -m pip install --quiet "tf-keras==$$($(PY) -c 'import tensorflow as tf; print(tf.__version__.rsplit(".", 1)[0])').*" \
+		"tensorflow-model-optimization>=0.8"
+	mkdir -p /tmp/workbench-anchors
+	WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/anchors/export_data.py mnist /tmp/workbench-anchors/mnist.npz
+	TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=3 $(ANCHORS_VENV)/bin/python bench/anchors/tfmot_lenet5.py \
+		/tmp/workbench-anchors/mnist.npz bench/anchors/results/tfmot-lenet5-mnist.json
 	$(PY) bench/tables.py
 
 clean:

@@ -144,6 +144,9 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
         lines += ["", f"Widget latency, kernel side (bench/widget_latency.py, one sparsity-slider move on LeNet-5, "
                       f"{latency['moves']} moves): p50 {latency['p50_s']:.3f} s, p95 {latency['p95_s']:.3f} s. "
                       "It is not what a browser user feels: that adds the page's rendering."]
+    anchors = load_anchor_results()
+    if anchors:
+        lines += ["", "## Reference: tfmot on the same splits", "", *anchor_lines(anchors)]
     if v1:
         lines += ["", "## Old rules (v1) against the new (v2)", "",
                   "v1 (bench/results/v1) trained the baseline for a fixed 5-10 epochs while the compressed model "
@@ -184,6 +187,37 @@ def load_latency() -> dict | None:
 PACKAGE_SUMMARY = HERE.parent / "workbench" / "data" / "bench_summary.json"
 
 
+ANCHOR_RESULTS = HERE / "anchors" / "results"
+
+
+def load_anchor_results() -> dict:
+    return {path.stem: json.loads(path.read_text()) for path in sorted(ANCHOR_RESULTS.glob("*.json"))}
+
+
+def anchor_points(anchors: dict) -> list[dict]:
+    """tfmot's runs on the same splits, as comparison points."""
+    points = []
+    for name, a in anchors.items():
+        for row in a["rows"]:
+            points.append({"label": f"tfmot prune → PQAT here: LeNet-5, {row['sparsity_target']:.0%} sparse",
+                           "model": "lenet5", "fp32_bytes": row["fp32_bytes"], "gzip_bytes": row["gzip_bytes"],
+                           "ratio": row["ratio"], "delta_points": row["delta_points"], "run": name})
+    return points
+
+
+def anchor_lines(anchors: dict) -> list[str]:
+    lines = []
+    for name, a in anchors.items():
+        lines.append(f"- **{name}** (`bench/anchors/tfmot_lenet5.py`, `make anchors`: tf_keras + tfmot "
+                     f"{a['versions']['tfmot']} in their own venv; {a['source']}, {a['train']:,}/{a['validation']:,}/"
+                     f"{a['test']:,}; baseline early-stopped after {a['baseline_epochs']} epochs; seed {a['seed']}):")
+        for row in a["rows"]:
+            lines.append(f"  - {row['sparsity_target']:.0%} target: baseline {row['baseline_accuracy']:.2%} → int8 "
+                         f"{row['int8_accuracy']:.2%} ({row['delta_points']:+.2f}), {row['gzip_bytes']:,} B gzip, "
+                         f"**{row['ratio']:.1f}×**")
+    return lines
+
+
 def package_summary(results: dict) -> str:
     """The figures the package ships (workbench.published.bench_rows), as JSON text."""
     rows = []
@@ -196,7 +230,8 @@ def package_summary(results: dict) -> str:
                      "int8_accuracy": s["int8"]["mean"], "int8_std": s["int8"]["std"],
                      "delta_points": s["delta_points"]["mean"], "delta_std": s["delta_points"]["std"],
                      "goal_met": goal_met(r, ROWS[name]["goal"])})
-    return json.dumps({"source": "bench/results/*.json via bench/tables.py", "rows": rows}, indent=1,
+    return json.dumps({"source": "bench/results/*.json and bench/anchors/results/*.json via bench/tables.py",
+                       "rows": rows, "anchors": anchor_points(load_anchor_results())}, indent=1,
                       sort_keys=True) + "\n"
 
 

@@ -90,3 +90,48 @@ def test_c_array_round_trips(exported):
     assert values == exported["data"] and f"g_lenet_len = {len(exported['data'])}" in source
     with pytest.raises(ModelError, match="C identifier"):
         to_c_array(b"x", "not valid")
+
+
+MAIN_CC = r"""
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+#include "model_data.h"
+
+// Links against model_data.cc through the header only, as a TFLite Micro application does.
+int main(int argc, char** argv) {
+  FILE* f = std::fopen(argv[1], "rb");
+  if (!f) return 2;
+  std::vector<unsigned char> want;
+  int c;
+  while ((c = std::fgetc(f)) != EOF) want.push_back(static_cast<unsigned char>(c));
+  std::fclose(f);
+  if (want.size() != g_lenet_len) { std::printf("length %u != %zu\n", g_lenet_len, want.size()); return 3; }
+  if (std::memcmp(want.data(), g_lenet, g_lenet_len) != 0) { std::printf("bytes differ\n"); return 4; }
+  if (reinterpret_cast<std::uintptr_t>(g_lenet) % 16 != 0) { std::printf("not 16-byte aligned\n"); return 5; }
+  std::printf("ok %u\n", g_lenet_len);
+  return 0;
+}
+"""
+
+
+def test_c_array_and_header_compile_link_and_match_the_tflite(exported, tmp_path):
+    """The array has external linkage: a separate main.cc sees it through the header (g++ compiles and links)."""
+    import shutil
+    import subprocess
+
+    from workbench.export import c_header
+
+    if shutil.which("g++") is None:
+        pytest.fail("g++ is missing (Debian's g++ package): it checks that the C array links")
+    (tmp_path / "model_data.cc").write_text(to_c_array(exported["data"], "g_lenet"))
+    (tmp_path / "model_data.h").write_text(c_header(exported["data"], "g_lenet"))
+    (tmp_path / "main.cc").write_text(MAIN_CC)
+    (tmp_path / "model.tflite").write_bytes(exported["data"])
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-O1", "main.cc", "model_data.cc", "-o", "check"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    run = subprocess.run([str(tmp_path / "check"), str(tmp_path / "model.tflite")], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == f"ok {len(exported['data'])}", run.stdout
+    (tmp_path / "model.tflite").write_bytes(exported["data"][:-1] + bytes([exported["data"][-1] ^ 0xFF]))  # can fail
+    assert subprocess.run([str(tmp_path / "check"), str(tmp_path / "model.tflite")]).returncode == 4

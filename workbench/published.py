@@ -12,14 +12,22 @@ from importlib import resources
 SUMMARY = "bench_summary.json"
 
 
+def _summary() -> dict:
+    path = resources.files("workbench") / "data" / SUMMARY
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, OSError, json.JSONDecodeError):
+        return {}
+
+
+def measured_anchors() -> list[dict]:
+    """Reference pipelines run here on the same splits (tfmot): label, model, fp32/gzip bytes, ratio, delta."""
+    return list(_summary().get("anchors", []))
+
+
 def bench_rows() -> list[dict]:
     """One dict per benchmark row: row, model, data, seeds, baseline/int8 accuracy (mean, std), delta, bytes, ratio.
 
     Empty when no summary ships (a build made before any benchmark ran).
     """
-    path = resources.files("workbench") / "data" / SUMMARY
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, OSError, json.JSONDecodeError):
-        return []
-    return list(data.get("rows", []))
+    return list(_summary().get("rows", []))

@@ -12,7 +12,7 @@ import html
 import ipywidgets as w
 
 from workbench.config import CRITERIA, SCHEDULES
-from workbench.export.tflite import to_c_array
+from workbench.export.tflite import c_header, to_c_array
 
 SLIDER_LAYOUT = w.Layout(width="420px")
 STYLE = {"description_width": "90px"}
@@ -213,13 +213,15 @@ class Controls:
         data = e["tflite"]
         b64 = base64.b64encode(data).decode()
         c_src = base64.b64encode(to_c_array(data, "g_model").encode()).decode()
+        c_hdr = base64.b64encode(c_header(data, "g_model").encode()).decode()
         self.download.value = (
             f"int8 .tflite: {e['tflite_bytes']:,} B, gzip {e['gzip_bytes']:,} B, entropy-coded "
             f"{e['entropy_bytes']:,} B, <b>{e['compression_ratio']:.1f}×</b>; int8 accuracy "
             f"<b>{e['int8_accuracy']:.2%}</b> on {e.get('images', 0):,} {e.get('split', 'validation')} images "
             f"({e['delta_points']:+.2f} points)<br>"
             f"<a download='model_int8.tflite' href='data:application/octet-stream;base64,{b64}'>download .tflite</a>"
-            f" · <a download='model_data.cc' href='data:text/plain;base64,{c_src}'>C array for TFLite Micro</a>")
+            f" · C array for TFLite Micro: <a download='model_data.cc' href='data:text/plain;base64,{c_src}'>"
+            f"model_data.cc</a> + <a download='model_data.h' href='data:text/plain;base64,{c_hdr}'>model_data.h</a>")
 
     def _save_config(self):
         text = self.state.to_json()

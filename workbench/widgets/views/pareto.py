@@ -12,12 +12,12 @@ class ParetoView(View):
     needs_model = False
 
     def setup(self):
-        self.figure.add_scatter(name="this session (gzip of int8 .tflite)", mode="markers+text",
+        self.figure.add_scatter(name="this session (gzip of int8 .tflite; Δ on validation)", mode="markers+text",
                                 textposition="top center", marker=dict(size=11, color="#1f77b4"))
-        self.figure.add_scatter(name="published", mode="markers+text", textposition="bottom center",
+        self.figure.add_scatter(name="published and reference runs (Δ on their test sets)", mode="markers+text", textposition="bottom center",
                                 marker=dict(size=9, symbol="diamond", color="#7f7f7f"), textfont=dict(size=9))
         self.figure.update_layout(xaxis=dict(title="bytes (log)", type="log"),
-                                  yaxis=dict(title="accuracy change (points)"), legend=dict(orientation="h", y=-0.2))
+                                  yaxis=dict(title="int8 accuracy change vs baseline (points)"), legend=dict(orientation="h", y=-0.2))
 
     def data(self) -> dict:
         runs = self.state.runs
