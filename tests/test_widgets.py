@@ -286,3 +286,127 @@ def test_every_curve_names_the_split_it_was_measured_on(board):
     assert board.sensitivity.figure.layout.yaxis.title.text.startswith("validation accuracy (100 images")
     assert state.export_model() and state.wait(120), state.error
     assert state.runs[-1]["split"] == "validation" and state.runs[-1]["images"] == len(data.y_val)
+
+
+# ----- pruning in every mode: criterion x prune-by (x schedule, below) -------------------------------------
+def _views_show_the_masks(board):
+    from workbench.pruning.masks import sparsity_of
+
+    state = board.state
+    for name in state.layers:
+        state.select_layer(name)
+        mask = state.layer(name).get_mask()
+        assert int(np.sum(board.histogram.figure.data[1].y)) == int((mask == 0).sum()), name
+        assert int(np.sum(board.histogram.figure.data[0].y)) == int((mask != 0).sum()), name
+        assert state.layer_sparsity[name] == pytest.approx(sparsity_of(mask))
+    overview = board.overview.figure.data[0]
+    assert list(overview.x) == pytest.approx([sparsity_of(state.layer(n).get_mask()) for n in overview.y])
+
+
+@pytest.mark.parametrize("criterion", ["magnitude", "taylor"])
+@pytest.mark.parametrize("mode", ["sparsity", "threshold"])
+def test_one_slider_step_changes_sparsity_by_a_bounded_amount(board, criterion, mode):
+    from workbench.pruning.masks import sparsity_of
+
+    state, controls = board.state, board.controls
+    controls.criterion.value = criterion
+    controls.mode.value = mode
+    assert state.criterion == criterion and state.mode == mode and state.error == ""
+    rng = np.random.default_rng(0)
+    for name in state.layers:
+        if mode == "sparsity":
+            slider = controls.layer_sliders[name]
+            for position in sorted(rng.choice(99, 6, replace=False)):
+                slider.value = position / 100
+                before = sparsity_of(state.layer(name).get_mask())
+                slider.value = (position + 1) / 100
+                assert sparsity_of(state.layer(name).get_mask()) - before == pytest.approx(0.01, abs=0.002)
+            continue
+        slider = controls.threshold_sliders[name]
+        scores = state.scores(name)
+        zero_share = float((scores == 0).mean())
+        steps = round((slider.max - slider.min) / slider.step)
+        assert steps == controls.THRESHOLD_STEPS + 2  # below the scores: "off", then "scores of 0 only"
+        slider.value = 10 ** (slider.min + slider.step)  # cuts only the weights whose score is exactly 0
+        assert sparsity_of(state.layer(name).get_mask()) == pytest.approx(zero_share) and state.error == ""
+        slider.value = 10 ** slider.min  # off
+        assert sparsity_of(state.layer(name).get_mask()) == 0.0 and state.layer_threshold[name] == 0.0
+        for position in sorted(rng.choice(steps - 2, 8, replace=False) + 1):
+            slider.value = 10 ** (slider.min + position * slider.step)
+            previous = sparsity_of(state.layer(name).get_mask())
+            slider.value = 10 ** (slider.min + (position + 1) * slider.step)
+            now = sparsity_of(state.layer(name).get_mask())
+            assert state.error == "" or "every weight" in state.error
+            assert 0 <= now - previous <= 0.08, (name, position, previous, now)
+            # The threshold is in the criterion's units: exactly the weights scoring at or below it are cut.
+            expected = (scores > state.layer_threshold[name]).astype(np.float32)
+            assert np.array_equal(state.layer(name).get_mask(), expected)
+    _views_show_the_masks(board)
+
+
+def test_taylor_threshold_sliders_read_the_real_cut_after_an_apply(board):
+    """After a Taylor Apply, every threshold slider used to read 0.0001 and the histogram kept magnitude lines."""
+    state, controls = board.state, board.controls
+    controls.criterion.value = "taylor"
+    assert state.set_global_sparsity(0.6)
+    controls.mode.value = "threshold"
+    for name in state.layers:
+        scores = state.scores(name)
+        t = state.layer_threshold[name]
+        mask = state.layer(name).get_mask()
+        assert t == pytest.approx(scores[mask == 0].max()) and t < scores[mask != 0].min()
+        assert controls.threshold_sliders[name].value == pytest.approx(t, rel=0.05)
+    state.select_layer("conv2")
+    h = board.histogram
+    assert h.figure.layout.xaxis.title.text == "log10 score" and "Taylor" in h.figure.layout.title.text
+    assert [shape.x0 for shape in h.figure.layout.shapes] == pytest.approx([np.log10(state.layer_threshold["conv2"])])
+    controls.criterion.value = "magnitude"  # back: the cut is restated in |w|, at the same sparsities
+    t = state.layer_threshold["conv2"]
+    kernel = np.abs(state.layer("conv2").kernel.numpy())
+    assert np.array_equal(state.layer("conv2").get_mask(), (kernel > t).astype(np.float32))
+    assert [shape.x0 for shape in h.figure.layout.shapes] == pytest.approx([-t, t])
+    _views_show_the_masks(board)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("criterion", ["magnitude", "taylor"])
+@pytest.mark.parametrize("schedule", ["one_shot", "polynomial"])
+def test_fine_tune_in_every_mode_leaves_views_equal_to_the_masks(board, criterion, schedule):
+    state, controls = board.state, board.controls
+    controls.criterion.value = criterion
+    controls.mode.value = "threshold"
+    for name in ("conv2", "fc1"):
+        slider = controls.threshold_sliders[name]
+        slider.value = 10 ** (slider.min + 150 * slider.step)
+    targets = dict(state.layer_sparsity)
+    assert state.set_training(schedule=schedule, epochs=1)
+    assert state.fine_tune() and state.wait(180), state.error
+    assert state.error == ""
+    assert state.layer_sparsity == pytest.approx(targets, abs=1e-3)
+    _views_show_the_masks(board)
+
+
+def test_a_new_session_clears_the_previous_models_sensitivity(board, trained_lenet, small_mnist):
+    import pandas as pd
+
+    state = board.state
+    state.sensitivity = pd.DataFrame({"layer": ["conv1"], "sparsity": [0.5], "accuracy": [0.9], "params": [500]})
+    assert len(board.sensitivity.figure.data) == 1
+    state.set_session(trained_lenet, small_mnist.subset(train=256, test=100), "lenet5", eval_size=100)
+    assert state.sensitivity is None and len(board.sensitivity.figure.data) == 0
+
+
+def test_runs_table_has_human_headers_a_qat_column_and_separators():
+    from workbench.widgets.studio import Studio
+
+    app = Studio(load=False)
+    assert app.runs_html() == ""
+    app.state.runs = [{"label": "run 1", "model": "lenet5", "dataset": "mnist", "qat": True, "split": "validation",
+                       "sparsity": 0.9, "int8_accuracy": 0.9812, "delta_points": -0.25, "fp32_bytes": 1724320,
+                       "tflite_bytes": 439744, "gzip_bytes": 80851, "entropy_bytes": 63961,
+                       "compression_ratio": 21.33}]
+    html = app.runs_table.value
+    for text in ("QAT", "measured on", "validation", "gzip -9 bytes", "1,724,320", "80,851", "98.12%", "-0.25",
+                 "21.3×", "yes"):
+        assert text in html, text
+    assert "gzip_bytes" not in html and "compression_ratio" not in html

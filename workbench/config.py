@@ -198,9 +198,10 @@ class TrainConfig(_RoundTrip):
     Attributes:
         epochs: epochs to train; with ``patience`` the most epochs to train.
         batch_size, learning_rate, seed: as in Keras (Adam).
-        patience: 0 trains for ``epochs``; N > 0 stops once validation accuracy has not improved
-            for N epochs and restores the best epoch's weights (early stopping; needs the
-            validation split, and is for float training: masks follow their own schedule).
+        patience: 0 trains for ``epochs``; N > 0 trains to convergence: the learning rate drops
+            (x0.3) after N // 2 epochs without a better validation accuracy, training stops after N,
+            and the best epoch's weights are restored (needs the validation split; for float
+            training: masks follow their own schedule).
         limit: use at most this many training examples (0 = all).
     """
 
@@ -223,5 +224,6 @@ class TrainConfig(_RoundTrip):
         """How long this trains, in words (reported with every baseline)."""
         if self.patience:
             return (f"early stopping on validation accuracy: patience {self.patience}, at most {self.epochs} "
-                    "epochs, best epoch restored")
+                    f"epochs, learning rate x0.3 after {max(1, self.patience // 2)} epochs without improvement, "
+                    "best epoch restored")
         return f"fixed {self.epochs} epochs"

@@ -17,6 +17,10 @@ from workbench.nn.evaluate import accuracy, correct_predictions, loss_for  # noq
 from workbench.pruning.callbacks import PruningCallback
 
 
+LR_FACTOR = 0.3  # learning-rate drop on a validation plateau (early-stopping runs)
+MIN_LR_FRACTION = 0.01  # ... down to this fraction of the configured rate
+
+
 class RecordCallback(keras.callbacks.Callback):
     """Emit dict records (phase, epoch, step, loss, accuracy, ...) to ``on_record``; honour a stop event."""
 
@@ -103,6 +107,11 @@ def fit(model: keras.Model, data, config: TrainConfig | None = None, prune: Prun
     cbs = [recorder, *callbacks]
     early = None
     if config.patience:
+        # To convergence: the learning rate drops on a plateau of validation accuracy, and training stops
+        # when it has not improved for `patience` epochs (the best epoch's weights are kept).
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=LR_FACTOR,
+                                                     patience=max(1, config.patience // 2),
+                                                     min_lr=config.learning_rate * MIN_LR_FRACTION, verbose=0))
         early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience,
                                               restore_best_weights=True)
         cbs.append(early)

@@ -28,6 +28,31 @@ def weight_histogram(kernel: np.ndarray, mask: np.ndarray, bins: int = 80) -> di
     return {"edges": edges, "centers": (edges[:-1] + edges[1:]) / 2, "kept": kept, "pruned": pruned}
 
 
+def score_histogram(scores: np.ndarray, mask: np.ndarray, bins: int = 80) -> dict:
+    """Counts of kept and pruned weights over log10 of their scores (e.g. Taylor |w·dL/dw|).
+
+    Scores span many decades, so bins are even in log10; weights whose score is exactly 0 go to
+    one extra bin on the left. Returns {'edges', 'centers', 'kept', 'pruned', 'zero_center'};
+    kept + pruned counts every weight once.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    mask = np.asarray(mask).ravel()
+    positive = scores > 0
+    logs = np.log10(scores[positive]) if positive.any() else np.zeros(0)
+    lo, hi = (float(logs.min()), float(logs.max())) if logs.size else (-1.0, 0.0)
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    kept, _ = np.histogram(logs[mask[positive] != 0], edges)
+    pruned, _ = np.histogram(logs[mask[positive] == 0], edges)
+    width = edges[1] - edges[0]
+    zero_center = lo - width
+    centers = np.concatenate([[zero_center], (edges[:-1] + edges[1:]) / 2])
+    kept = np.concatenate([[int(np.sum(~positive & (mask != 0)))], kept])
+    pruned = np.concatenate([[int(np.sum(~positive & (mask == 0)))], pruned])
+    return {"edges": edges, "centers": centers, "kept": kept, "pruned": pruned, "zero_center": zero_center}
+
+
 def kernel_map(kernel: np.ndarray, mask: np.ndarray) -> dict:
     """A kernel as a 2D map: rows are output channels, columns are inputs x kernel positions.
 

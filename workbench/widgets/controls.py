@@ -10,6 +10,7 @@ import base64
 import html
 
 import ipywidgets as w
+import numpy as np
 
 from workbench.config import CRITERIA, SCHEDULES
 from workbench.export.tflite import c_header, to_c_array
@@ -71,6 +72,7 @@ class Controls:
     def _wire(self):
         s = self.state
         self.criterion.observe(lambda c: self._call(s.set_criterion, c["new"], self.criterion, "criterion"), "value")
+        s.observe(lambda c: self._rebuild_layers() if s.mode == "threshold" else None, names=["criterion"])
         self.mode.observe(lambda c: self._set_mode(c["new"]), "value")
         self.layer.observe(lambda c: c["new"] and self._call(s.select_layer, c["new"], self.layer, "selected_layer"),
                            "value")
@@ -133,10 +135,7 @@ class Controls:
                 slider.observe(lambda c, n=name: self._layer_sparsity(n, c["new"]), "value")
                 self.layer_sliders[name] = slider
             else:
-                top = float(self._max_weight(name))
-                slider = w.FloatSlider(value=s.layer_threshold.get(name, 0.0), min=0.0, max=top, step=top / 200,
-                                       description=name, continuous_update=False, readout_format=".4f",
-                                       layout=SLIDER_LAYOUT, style=STYLE)
+                slider = self._threshold_slider(name)
                 slider.observe(lambda c, n=name: self._layer_threshold(n, c["new"]), "value")
                 self.threshold_sliders[name] = slider
             rows.append(slider)
@@ -148,18 +147,35 @@ class Controls:
         self.layer_box.children = rows
         self.bits_box.children = bits_rows
 
-    def _max_weight(self, name):
-        try:
-            return max(float(abs(self.state.layer(name).kernel.numpy()).max()), 1e-6)
-        except Exception:  # noqa: BLE001 - no model yet
-            return 1.0
+    THRESHOLD_STEPS = 200
+
+    def _threshold_slider(self, name) -> w.FloatLogSlider:
+        """A log-scale slider in the criterion's units (|w| or |w·dL/dw|), THRESHOLD_STEPS steps from the layer's
+        smallest positive score to its largest: one step multiplies the threshold by a fixed factor, so it never
+        sweeps a whole layer. Below those, two positions: the lowest is off (nothing pruned), the next cuts only
+        the weights whose score is exactly 0."""
+        lo, hi = self.state.threshold_range(name)
+        low, high = np.log10(lo), np.log10(max(hi, lo * 1.0001))
+        step = (high - low) / self.THRESHOLD_STEPS
+        value = self.state.layer_threshold.get(name, 0.0)
+        return w.FloatLogSlider(value=value if value > 0 else 10 ** (low - 2 * step), base=10, min=low - 2 * step,
+                                max=high, step=step, description=name, continuous_update=False,
+                                readout_format=".2e", layout=SLIDER_LAYOUT, style=STYLE,
+                                tooltip=f"{name}: prune weights whose {self.state.criterion} score is at or below this")
+
+    def _threshold_value(self, name, value) -> float:
+        """A threshold slider's value for the state: its lowest position means off (0)."""
+        slider = self.threshold_sliders.get(name)
+        if slider is not None and value <= 10 ** (slider.min + slider.step / 2):
+            return 0.0
+        return float(value)
 
     def _layer_sparsity(self, name, value):
         if not self._syncing and not self.state.set_layer_sparsity(name, value):
             self._sync_all()
 
     def _layer_threshold(self, name, value):
-        if not self._syncing and not self.state.set_layer_threshold(name, value):
+        if not self._syncing and not self.state.set_layer_threshold(name, self._threshold_value(name, value)):
             self._sync_all()
 
     def _bits(self, name, value):
@@ -173,7 +189,8 @@ class Controls:
             for name, slider in self.layer_sliders.items():
                 slider.value = s.layer_sparsity.get(name, 0.0)
             for name, slider in self.threshold_sliders.items():
-                slider.value = min(slider.max, s.layer_threshold.get(name, 0.0))
+                value = s.layer_threshold.get(name, 0.0)
+                slider.value = min(10 ** slider.max, max(10 ** slider.min, value))
             for name, slider in self.bits_sliders.items():
                 slider.value = s.weight_bits.get(name, 8)
             self.criterion.value, self.mode.value = s.criterion, s.mode

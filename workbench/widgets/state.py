@@ -109,6 +109,7 @@ class SessionState(RunsMixin, t.HasTraits):
             self.qat_model = None
             self.export = {}
             self.records = []
+            self.sensitivity = None  # the scan was of the previous model
             self.error = ""
         self.baseline_accuracy = accuracy(self.model, self.eval_x, self.eval_y)
         self._refresh("session ready")
@@ -134,13 +135,23 @@ class SessionState(RunsMixin, t.HasTraits):
         self._weights_version += 1
         self._scores = {}
         self._masks_changed()
+        masks = {name: self.layer(name).get_mask() for name in self.layers}
+        thresholds = {}
+        for name, mask in masks.items():  # restated on the new weights: the largest pruned score
+            pruned = self._scores_for(name)[mask == 0] if self.layer_threshold.get(name) else np.zeros(0)
+            thresholds[name] = float(pruned.max()) if pruned.size else 0.0
         with self.hold_trait_notifications():
-            self.layer_sparsity = {name: mask_math.sparsity_of(self.layer(name).get_mask()) for name in self.layers}
+            self.layer_sparsity = {name: mask_math.sparsity_of(mask) for name, mask in masks.items()}
+            self.layer_threshold = thresholds
 
     def _masks_changed(self) -> None:
         if self.run is not None and (self.run.qat is not None or self.run.tflite is not None):
             self.run.qat, self.run.tflite = None, None
             self.export = {}
+
+    def scores(self, name: str) -> np.ndarray:
+        """A layer's scores under the current criterion (of the current weights, as if unpruned)."""
+        return self._scores_for(self._known(name))
 
     def _scores_for(self, name: str) -> np.ndarray:
         key = (self.criterion, self._weights_version)
@@ -190,8 +201,20 @@ class SessionState(RunsMixin, t.HasTraits):
         self._refresh(f"{name}: {sparsity:.0%} pruned", masks_changed=True)
         return True
 
+    def threshold_range(self, name: str) -> tuple[float, float]:
+        """(smallest positive score, largest score) of a layer under the current criterion: the threshold
+        slider's range, in the criterion's own units (|w| for magnitude, |w·dL/dw| for Taylor)."""
+        scores = self._scores_for(self._known(name))
+        positive = scores[scores > 0]
+        hi = float(scores.max()) if scores.size else 1.0
+        lo = float(positive.min()) if positive.size else hi
+        return (lo, max(hi, lo))
+
     def set_layer_threshold(self, name: str, threshold) -> bool:
-        """Prune the weights of one layer whose score is at or below ``threshold``."""
+        """Prune the weights of one layer whose score (current criterion) is at or below ``threshold``.
+
+        0 means off: nothing is pruned (a threshold only cuts when it is above 0).
+        """
         try:
             self._guard()
             threshold = float(threshold)
@@ -200,7 +223,8 @@ class SessionState(RunsMixin, t.HasTraits):
             scores = self._scores_for(self._known(name))
         except (WorkbenchError, TypeError, ValueError) as exc:
             return self._refuse(str(exc))
-        mask = mask_math.mask_for_threshold(scores, threshold)
+        mask = (mask_math.mask_for_threshold(scores, threshold) if threshold > 0
+                else np.ones(scores.shape, dtype=np.float32))
         if not mask.any():
             return self._refuse(f"threshold={threshold:g} would prune every weight of {name}; choose a smaller one.")
         self.layer(name).set_mask(mask)
@@ -230,10 +254,36 @@ class SessionState(RunsMixin, t.HasTraits):
         return True
 
     def set_criterion(self, criterion: str) -> bool:
+        """Switch the ranking criterion. Each layer keeps its sparsity, re-ranked by the new scores, and its
+        threshold is restated in the new criterion's units, so sliders, masks and views agree."""
         if criterion not in CRITERIA:
             return self._refuse(f"criterion must be one of {list(CRITERIA)}. Received: criterion={criterion!r}")
+        if criterion == self.criterion:
+            self.error = ""
+            return True
+        try:
+            if self.model is not None:
+                self._guard()
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
+        previous = self.criterion
         self.criterion = criterion
+        if self.model is None:
+            self.error = ""
+            return True
+        try:
+            scores = {name: self._scores_for(name) for name in self.layers}
+        except WorkbenchError as exc:
+            self.criterion = previous
+            return self._refuse(str(exc))
+        thresholds = {}
+        for name in self.layers:
+            sparsity = self.layer_sparsity.get(name, 0.0)
+            self.layer(name).set_mask(mask_math.mask_for_sparsity(scores[name], sparsity))
+            thresholds[name] = mask_math.threshold_for_sparsity(scores[name], sparsity) if sparsity else 0.0
+        self.layer_threshold = thresholds
         self.error = ""
+        self._refresh(f"criterion {criterion}: every layer re-ranked at its sparsity", masks_changed=True)
         return True
 
     def set_weight_bits(self, name: str, bits) -> bool:

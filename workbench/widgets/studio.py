@@ -50,17 +50,26 @@ class Studio:
         self.header.value = (f"<b>{html.escape(s.model_name or 'no model')}</b> · data: "
                              f"{html.escape(s.data_source or '-')}")
 
-    def _show_runs(self):
+    HEADERS = {"label": "run", "model": "model", "dataset": "data", "qat": "QAT", "split": "measured on",
+               "sparsity": "sparsity", "int8_accuracy": "int8 accuracy", "delta_points": "Δ vs baseline (points)",
+               "fp32_bytes": "fp32 bytes", "tflite_bytes": ".tflite bytes", "gzip_bytes": "gzip -9 bytes",
+               "entropy_bytes": "entropy-coded bytes", "compression_ratio": "ratio"}
+
+    def runs_html(self) -> str:
+        """The session's runs with human headers and thousands separators ('' when there is none)."""
         frame = runs_frame(self.state.runs)
         if frame.empty:
-            self.runs_table.value = ""
-            return
-        frame = frame.assign(int8_accuracy=frame.int8_accuracy.map("{:.2%}".format),
-                             delta_points=frame.delta_points.map("{:+.2f}".format),
-                             sparsity=frame.sparsity.map("{:.1%}".format),
-                             compression_ratio=frame.compression_ratio.map("{:.1f}×".format))
-        self.runs_table.value = "<h4>Runs of this session</h4>" + frame.to_html(index=False, classes="runs",
-                                                                                  border=0)
+            return ""
+        formats = {"int8_accuracy": "{:.2%}".format, "delta_points": "{:+.2f}".format, "sparsity": "{:.1%}".format,
+                   "compression_ratio": "{:.1f}×".format, "qat": lambda v: "yes" if v else "no (post-training)",
+                   **{k: "{:,.0f}".format for k in ("fp32_bytes", "tflite_bytes", "gzip_bytes", "entropy_bytes")}}
+        for key, fmt in formats.items():
+            frame[key] = frame[key].map(lambda v, f=fmt: "" if v is None else f(v))
+        return "<h4>Runs of this session</h4>" + frame.rename(columns=self.HEADERS).to_html(
+            index=False, classes="runs", border=0, escape=True)
+
+    def _show_runs(self):
+        self.runs_table.value = self.runs_html()
 
     @property
     def widget(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from workbench.metrics.weights import quant_levels, weight_histogram
+from workbench.metrics.weights import quant_levels, score_histogram, weight_histogram
 from workbench.widgets.views.base import View
 
 
@@ -23,12 +23,21 @@ class HistogramView(View):
                                   legend=dict(orientation="h", y=1.12))
 
     def data(self) -> dict:
+        """Magnitude: the weights, with the cut at ±threshold. Taylor: log10 of the scores, with the cut at
+        log10(threshold): each criterion's own cut, and the red bars are exactly the mask's zeros."""
         layer = self.state.layer()
-        kernel = layer.kernel.numpy()
-        hist = weight_histogram(kernel, layer.get_mask(), self.bins)
+        mask = layer.get_mask()
         bits = int(self.state.weight_bits.get(layer.name, 8))
-        hist["levels"] = quant_levels(kernel * layer.get_mask(), bits, layer.kind) if bits < 8 else np.zeros(0)
-        hist["threshold"] = float(self.state.layer_threshold.get(layer.name, 0.0))
+        threshold = float(self.state.layer_threshold.get(layer.name, 0.0))
+        if self.state.criterion == "taylor":
+            hist = score_histogram(self.state.scores(layer.name), mask, self.bins)
+            hist.update(levels=np.zeros(0), cuts=[np.log10(threshold)] if threshold > 0 else [], axis="log10 score",
+                        what=f"Taylor scores |w·dL/dw|, log10 (score 0 at {hist['zero_center']:.1f})")
+        else:
+            kernel = layer.kernel.numpy()
+            hist = weight_histogram(kernel, mask, self.bins)
+            hist.update(levels=quant_levels(kernel * mask, bits, layer.kind) if bits < 8 else np.zeros(0),
+                        cuts=[-threshold, threshold] if threshold > 0 else [], axis="weight", what="weights")
         hist["bits"] = bits
         return hist
 
@@ -40,8 +49,8 @@ class HistogramView(View):
         pruned.x, pruned.y, pruned.width = h["centers"], h["pruned"], width
         levels.x, levels.y = h["levels"], np.zeros(len(h["levels"]))
         levels.name = f"{h['bits']}-bit levels"
-        t = h["threshold"] if self.state.criterion == "magnitude" else 0.0
         self.figure.layout.shapes = [go.layout.Shape(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper",
-                                                     line=dict(color="black", dash="dash")) for x in (-t, t) if t]
-        self.figure.layout.title.text = (f"{self.state.selected_layer}: {int(h['pruned'].sum()):,} of "
+                                                     line=dict(color="black", dash="dash")) for x in h["cuts"]]
+        self.figure.layout.xaxis.title.text = h["axis"]
+        self.figure.layout.title.text = (f"{self.state.selected_layer} {h['what']}: {int(h['pruned'].sum()):,} of "
                                          f"{int(h['pruned'].sum() + h['kept'].sum()):,} weights pruned")
