@@ -159,6 +159,8 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
               "where a row sets `limit` (training images).",
               "- The per-layer settings in bench/rows.py are v1's hand-set ones; choosing them on validation is the "
               "automatic search's job.",
+              "- Seconds are wall times on this shared 2-core machine, often with other work running: compare them "
+              "only within one run. Accuracies and bytes do not depend on the load.",
               "", "Settings per row:", ""]
     for name, r in results.items():
         lines.append(f"- **{name}**: `{json.dumps({k: r['spec'][k] for k in ('baseline', 'prune', 'quant', 'finetune', 'qat')})}`")

@@ -10,7 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Lowest first. A module may import its own layer's units and any unit of a lower layer, never a higher one,
 # and not even from inside a function.
 LAYERS = (
-    ("errors", "io", "config", "_quiet", "stats", "anchors", "published"),
+    ("errors", "io", "config", "_quiet", "stats", "anchors", "published", "archives"),
     ("nn",),
     ("data", "models"),
     ("pruning",),

@@ -9,6 +9,7 @@ import zipfile
 
 import keras
 
+from workbench.archives import check_keras_archive
 from workbench.errors import ModelError
 from workbench.pruning.wrapper import PruneWrapper
 from workbench.quantization.api import check_supported
@@ -48,6 +49,7 @@ def _load(path: pathlib.Path, label: str, check: bool) -> keras.Model:
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{label} is not a .keras archive (a zip with config.json and weights). "
                          "Save the model with model.save('name.keras').")
+    check_keras_archive(path, label)  # a padded config.json or weights refused before Keras reads them
     try:
         model = keras.saving.load_model(os.fspath(path), custom_objects=_custom_objects(), compile=False,
                                         safe_mode=True)

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from workbench.archives import check_labels
 from workbench.errors import DataError
 
 
@@ -157,6 +158,7 @@ def as_images(images, labels, where: str) -> tuple[np.ndarray, np.ndarray]:
         )
     if not np.all(np.isfinite(labels)) or np.any(labels < 0) or np.any(labels != np.round(labels)):
         raise DataError(f"{where}: labels must be whole numbers >= 0. Received values like {labels[:5].tolist()}.")
+    check_labels(labels, where)
     if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
         if images.min() < 0 or images.max() > 255:
             raise DataError(f"{where}: integer pixels must be 0..255. Received range {images.min()}..{images.max()}.")

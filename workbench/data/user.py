@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import pathlib
-import zipfile
 
 import numpy as np
 
+from workbench.archives import read_npz
 from workbench.data.dataset import Dataset, as_images, stratified_indices
 from workbench.errors import DataError
 
@@ -27,13 +26,15 @@ def _pick(keys, candidates, what, where):
 def load_npz(source, name: str = "user", test_fraction: float = 0.2, max_bytes: int = MAX_UPLOAD_BYTES) -> Dataset:
     """Load an ``.npz`` (path or bytes) holding images and labels; never unpickles.
 
-    Uses ``x_test``/``y_test`` when present, otherwise a stratified split of ``test_fraction``.
+    Uses ``x_test``/``y_test`` when present, otherwise a stratified split of ``test_fraction``. The
+    compressed file may be at most ``max_bytes``; its arrays at most ``WORKBENCH_MAX_DATA_BYTES``
+    uncompressed (see ``workbench.archives``), checked before they are read.
     """
     where = str(source) if isinstance(source, (str, pathlib.Path)) else f"upload {name!r}"
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) > max_bytes:
             raise DataError(f"{where} is {len(source)} bytes; the limit is {max_bytes} bytes.")
-        fh = io.BytesIO(bytes(source))
+        fh = bytes(source)
     else:
         path = pathlib.Path(source)
         if not path.is_file():
@@ -41,15 +42,7 @@ def load_npz(source, name: str = "user", test_fraction: float = 0.2, max_bytes: 
         if path.stat().st_size > max_bytes:
             raise DataError(f"{path} is {path.stat().st_size} bytes; the limit is {max_bytes} bytes.")
         fh = path
-    try:
-        with np.load(fh, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise DataError(f"{where} is a single .npy array; expected an .npz with images and labels.")
-            arrays = {k: f[k] for k in f.files}
-    except DataError:
-        raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{where} is not a readable .npz file ({type(exc).__name__}: {exc}).") from None
+    arrays = read_npz(fh, where)  # sizes checked before anything is decompressed; never unpickles
     xk = _pick(arrays, IMAGE_KEYS, "image", where)
     yk = _pick(arrays, LABEL_KEYS, "label", where)
     x, y = as_images(arrays[xk], arrays[yk], where)
@@ -111,8 +104,10 @@ def _finish(name, source, x, y, xt, yt, classes) -> Dataset:
         raise DataError(f"Train images {x.shape[1:]} and test images {xt.shape[1:]} differ in shape.")
     n = int(max(y.max(), yt.max())) + 1
     counts = np.bincount(y, minlength=n)
-    empty = [i for i in range(n) if counts[i] == 0]
-    if empty:
-        raise DataError(f"Classes {empty} have no training examples; labels must be 0..{n - 1} with every class present.")
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        shown = ", ".join(str(i) for i in empty[:5]) + (f" and {empty.size - 5} more" if empty.size > 5 else "")
+        raise DataError(f"Classes {shown} have no training examples; labels must be 0..{n - 1} with every class "
+                        "present.")
     names = classes if classes is not None else [str(i) for i in range(n)]
     return Dataset(name, source, x, y, xt, yt, list(names), tuple(x.shape[1:]))
