@@ -149,7 +149,7 @@ def test_user_npz_from_bytes_and_path(tmp_path):
     ({"images": np.zeros((10, 16, 16)), "labels": np.zeros(9)}, "labels must be one integer per image"),
     ({"images": np.zeros((10, 16)), "labels": np.zeros(10)}, "images must have shape"),
     ({"images": np.zeros((10, 16, 16, 2)), "labels": np.zeros(10)}, "images must have shape"),
-    ({"images": np.array([["a"] * 16] * 16 * 10).reshape(10, 16, 16), "labels": np.zeros(10)}, "numeric"),
+    ({"images": np.array([["a"] * 16] * 16 * 10).reshape(10, 16, 16), "labels": np.zeros(10)}, "real numbers"),
     ({"pixels": np.zeros((10, 16, 16)), "labels": np.zeros(10)}, "no image array found"),
     ({"images": np.zeros((10, 16, 16)), "labels": np.full(10, -1)}, "whole numbers >= 0"),
     ({"images": np.full((10, 16, 16), np.nan), "labels": np.zeros(10)}, "NaN"),

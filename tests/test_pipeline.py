@@ -101,7 +101,8 @@ def test_failure_while_writing_leaves_no_files(small_mnist, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         pipeline.compress(trained_lenet, small_mnist.subset(train=256, test=128), finetune=TrainConfig(epochs=0),
                           qat=TrainConfig(epochs=0), out_dir=tmp_path / "out")
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()  # nothing was published
+    assert [p.name for p in tmp_path.iterdir()] == [".out.runs"] and not list((tmp_path / ".out.runs").iterdir())
 
 
 def test_stop_event_ends_training_early(trained_lenet, small_mnist):
@@ -161,6 +162,16 @@ def test_cli_bad_input_is_a_clear_error(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_cli_malformed_layer_values():
-    with pytest.raises(SystemExit, match="name=value"):
-        cli.main(["compress", "--layer-sparsity", "fc1"])
+def test_class_count_mismatches_are_refused_before_training(trained_lenet, small_mnist):
+    import dataclasses
+
+    from workbench.data import Dataset
+    from workbench.errors import ConfigError
+
+    eleven = dataclasses.replace(small_mnist, class_names=[str(i) for i in range(11)])
+    with pytest.raises(ConfigError, match="10 outputs but dataset 'mnist' has 11 classes"):
+        compress(trained_lenet, eleven)
+    one = Dataset("one", "test", np.zeros((20, 28, 28, 1), np.float32), np.zeros(20, np.int64),
+                  np.zeros((5, 28, 28, 1), np.float32), np.zeros(5, np.int64), ["only"], (28, 28, 1))
+    with pytest.raises(ConfigError, match="at least 2"):
+        compress("lenet5", one)

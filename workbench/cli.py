@@ -9,17 +9,36 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+class UsageError(Exception):
+    """A malformed command line: reported like argparse's own errors, with exit status 2."""
+
+
 def _parse_layer_values(text: str, cast, what: str) -> dict:
     out = {}
     for item in filter(None, (text or "").split(",")):
         if "=" not in item:
-            raise SystemExit(f"error: {what} takes name=value pairs separated by commas. Received: {item!r}")
+            raise UsageError(f"{what} takes name=value pairs separated by commas (fc1=0.9,conv2=0.5). "
+                             f"Received: {item!r}")
         k, v = item.split("=", 1)
         try:
             out[k.strip()] = cast(v)
         except ValueError:
-            raise SystemExit(f"error: {what}: {v!r} is not a number (in {item!r}).") from None
+            raise UsageError(f"{what}: {v!r} is not a number (in {item!r}).") from None
     return out
+
+
+def _dataset(name: str):
+    """A dataset name, or the path of the user's own .npz file or folder of class subfolders."""
+    import pathlib
+
+    from workbench.data import load_folder, load_npz
+
+    path = pathlib.Path(name)
+    if path.is_dir():
+        return load_folder(path)
+    if path.suffix.lower() == ".npz" or path.is_file():
+        return load_npz(path, name=path.stem)
+    return name
 
 
 def _table(rows, headers=None) -> str:
@@ -39,9 +58,13 @@ def cmd_compress(args) -> int:
     from workbench.config import PruneConfig, QuantConfig, TrainConfig
     from workbench.pipeline import STAGES, compress
 
-    prune = PruneConfig(sparsity=args.sparsity, target=args.target, criterion=args.criterion,
-                        schedule=args.schedule,
-                        layer_sparsity=_parse_layer_values(args.layer_sparsity, float, "--layer-sparsity"))
+    layer_sparsity = _parse_layer_values(args.layer_sparsity, float, "--layer-sparsity")
+    if args.target == "global" and layer_sparsity:
+        raise UsageError("--layer-sparsity sets per-layer targets; it cannot go with --target global. "
+                         "Leave --target out (per-layer settings imply per_layer) or drop --layer-sparsity.")
+    target = args.target or ("per_layer" if layer_sparsity else "global")
+    prune = PruneConfig(sparsity=args.sparsity, target=target, criterion=args.criterion, schedule=args.schedule,
+                        layer_sparsity=layer_sparsity)
     quant = QuantConfig(weight_bits=args.bits, activation_bits=args.activation_bits,
                         layer_weight_bits=_parse_layer_values(args.layer_bits, int, "--layer-bits"),
                         clusters=args.clusters,
@@ -50,7 +73,7 @@ def cmd_compress(args) -> int:
     baseline = TrainConfig(epochs=args.baseline_epochs, learning_rate=1e-3, patience=args.patience, **common)
     finetune = TrainConfig(epochs=args.epochs, learning_rate=5e-4, **common)
     qat = TrainConfig(epochs=args.qat_epochs, learning_rate=1e-4, **common)
-    if args.model.endswith(".keras"):
+    if args.model.lower().endswith(".keras"):
         from workbench.loading import load_user_model
 
         model = load_user_model(args.model)
@@ -72,12 +95,13 @@ def cmd_compress(args) -> int:
             batches.reset()
 
     try:
-        report = compress(model, args.dataset, prune=prune, quant=quant, baseline=baseline, finetune=finetune,
+        report = compress(model, _dataset(args.dataset), prune=prune, quant=quant, baseline=baseline, finetune=finetune,
                           qat=qat, out_dir=args.out, int8_io=args.int8_io, on_stage=on_stage,
                           on_record=on_record)
     except KeyboardInterrupt:
         bar.close()
-        print("\ninterrupted: nothing was written to the output folder.", file=sys.stderr)
+        print("\ninterrupted: the output folder holds only what an earlier complete run wrote, if any.",
+              file=sys.stderr)
         return 130
     finally:
         batches.close()
@@ -91,10 +115,18 @@ def cmd_compress(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from workbench.data import load_dataset
-    from workbench.export.tflite import evaluate_tflite
+    from workbench.errors import ModelError
+    from workbench.export.tflite import evaluate_tflite, interpreter
 
-    data = load_dataset(args.dataset)
+    data = _dataset(args.dataset)
+    if isinstance(data, str):
+        from workbench.data import load_dataset
+
+        data = load_dataset(data)
+    outputs = int(interpreter(args.file).get_output_details()[0]["shape"][-1])
+    if outputs != data.num_classes:
+        raise ModelError(f"{args.file} has {outputs} outputs but {data.name} has {data.num_classes} classes; "
+                         "evaluate it on data with as many classes.")
     acc = evaluate_tflite(args.file, data.x_test, data.y_test)
     print(f"accuracy {acc:.4f} on {len(data.y_test)} test images of {data.name} ({data.source})")
     return 0
@@ -102,9 +134,10 @@ def cmd_evaluate(args) -> int:
 
 def cmd_info(args) -> int:
     from workbench.export.tflite import gzip_size, load_tflite_bytes
+    from workbench.metrics.layers import other_params, weight_layers
     from workbench.metrics.size import entropy_coded_bytes, layer_table
 
-    if args.file.endswith(".tflite"):
+    if args.file.lower().endswith(".tflite"):
         data = load_tflite_bytes(args.file)
         total, rows = entropy_coded_bytes(data)
         print(_table([(r["tensor"][:60], "x".join(map(str, r["shape"])), r["raw_bytes"], r["nonzeros"],
@@ -117,7 +150,9 @@ def cmd_info(args) -> int:
     model = load_user_model(args.file)
     table = layer_table(model)
     print(_table(table.assign(sparsity=table.sparsity.map("{:.3f}".format)).values.tolist(), list(table.columns)))
-    print(f"\n{model.count_params():,} parameters, {4 * model.count_params():,} fp32 bytes")
+    # The model's parameters, not the workbench's masks and quantizer ranges that travel with it.
+    params = sum(layer.kernel.size + layer.bias.size for layer in weight_layers(model)) + other_params(model)
+    print(f"\n{params:,} parameters, {4 * params:,} fp32 bytes")
     return 0
 
 
@@ -126,9 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compress", help="prune -> fine-tune -> QAT -> int8 .tflite, with a report")
     c.add_argument("--model", default="lenet5", help="lenet5, lenet5_classic, mobilenet_v1 or a trained .keras file")
-    c.add_argument("--dataset", default="mnist", help="mnist or fashion_mnist")
+    c.add_argument("--dataset", default="mnist",
+                   help="mnist, fashion_mnist, or your own data: an .npz of images and labels, or a folder of class "
+                        "subfolders")
     c.add_argument("--sparsity", type=float, default=0.9, help="fraction of weights to prune, in [0, 1)")
-    c.add_argument("--target", default="global", choices=["global", "per_layer"])
+    c.add_argument("--target", default=None, choices=["global", "per_layer"],
+                   help="global (one ranking) or per_layer; --layer-sparsity implies per_layer")
     c.add_argument("--layer-sparsity", default="", help="per-layer sparsities, e.g. conv1=0.4,fc1=0.95")
     c.add_argument("--criterion", default="magnitude", choices=["magnitude", "taylor"])
     c.add_argument("--schedule", default="polynomial", choices=["one_shot", "polynomial"])
@@ -153,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_compress)
     e = sub.add_parser("evaluate", help="accuracy of an int8 .tflite on a dataset's test split")
     e.add_argument("file")
-    e.add_argument("--dataset", default="mnist")
+    e.add_argument("--dataset", default="mnist", help="a dataset name, an .npz or a folder (its test split is used)")
     e.set_defaults(func=cmd_evaluate)
     i = sub.add_parser("info", help="per-layer summary of a .tflite or .keras file")
     i.add_argument("file")
@@ -164,9 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from workbench.errors import WorkbenchError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"workbench: error: {exc}", file=sys.stderr)
+        return 2
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

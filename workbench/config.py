@@ -60,6 +60,27 @@ def check_clusters(value, name: str = "clusters") -> int:
     return value
 
 
+MAX_BATCH_SIZE = 65536
+MAX_EPOCHS = 10000
+
+
+def _mapping(value: Any, name: str) -> dict:
+    """A {layer name: value} mapping, or ConfigError saying what was received."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must map layer names to values, e.g. {{'fc1': 0.9}}. "
+                          f"Received: {name}={value!r}"[:300])
+    return dict(value)
+
+
+def _names(value: Any, name: str) -> tuple:
+    """A tuple of layer names: a list or tuple of strings (a lone string is one name, not its letters)."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{name} must be a list of layer names, e.g. ['conv1']. Received: {name}={value!r}"[:300])
+    return tuple(value)
+
+
 def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {list(choices)}. Received: {name}={value!r}")
@@ -129,24 +150,31 @@ class PruneConfig(_RoundTrip):
         _check_choice(self.target, TARGETS, "target")
         _check_choice(self.criterion, CRITERIA, "criterion")
         _check_choice(self.schedule, SCHEDULES, "schedule")
-        layer_sparsity = {str(k): check_sparsity(v, f"layer_sparsity[{k!r}]") for k, v in dict(self.layer_sparsity).items()}
+        layer_sparsity = {str(k): check_sparsity(v, f"layer_sparsity[{k!r}]")
+                          for k, v in _mapping(self.layer_sparsity, "layer_sparsity").items()}
         object.__setattr__(self, "layer_sparsity", layer_sparsity)
         thresholds = {}
-        for k, v in dict(self.layer_threshold).items():
+        for k, v in _mapping(self.layer_threshold, "layer_threshold").items():
             try:
                 t = float(v)
             except (TypeError, ValueError):
                 t = float("nan")
-            if not t >= 0.0:
+            if not t >= 0.0 or t == float("inf"):
                 raise ConfigError(f"layer_threshold[{k!r}] must be a number >= 0. Received: {v!r}")
             thresholds[str(k)] = t
         object.__setattr__(self, "layer_threshold", thresholds)
-        object.__setattr__(self, "exclude", tuple(str(x) for x in self.exclude))
+        object.__setattr__(self, "exclude", _names(self.exclude, "exclude"))
         for name in ("begin_step", "frequency", "taylor_batches"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name != "begin_step" else 0):
                 raise ConfigError(f"{name} must be a positive whole number. Received: {name}={value!r}")
-        if not isinstance(self.end_step, int) or (self.end_step != -1 and self.end_step <= self.begin_step):
+        if self.layer_sparsity and self.target != "per_layer":
+            raise ConfigError(f"layer_sparsity sets per-layer targets, so it needs target='per_layer'. Received: "
+                              f"target={self.target!r}, layer_sparsity={layer_sparsity!r}")
+        if self.layer_threshold and self.target != "threshold":
+            raise ConfigError(f"layer_threshold needs target='threshold'. Received: target={self.target!r}")
+        if isinstance(self.end_step, bool) or not isinstance(self.end_step, int) or (
+                self.end_step != -1 and self.end_step <= self.begin_step):
             raise ConfigError(f"end_step must be -1 or greater than begin_step. Received: end_step={self.end_step!r}")
 
 
@@ -175,13 +203,18 @@ class QuantConfig(_RoundTrip):
 
     def __post_init__(self):
         object.__setattr__(self, "clusters", check_clusters(self.clusters))
-        clusters = {str(k): check_clusters(v, f"layer_clusters[{k!r}]") for k, v in dict(self.layer_clusters).items()}
+        clusters = {str(k): check_clusters(v, f"layer_clusters[{k!r}]")
+                    for k, v in _mapping(self.layer_clusters, "layer_clusters").items()}
         object.__setattr__(self, "layer_clusters", clusters)
         object.__setattr__(self, "weight_bits", check_bits(self.weight_bits, "weight_bits"))
         object.__setattr__(self, "activation_bits", check_bits(self.activation_bits, "activation_bits"))
-        bits = {str(k): check_bits(v, f"layer_weight_bits[{k!r}]") for k, v in dict(self.layer_weight_bits).items()}
+        bits = {str(k): check_bits(v, f"layer_weight_bits[{k!r}]")
+                for k, v in _mapping(self.layer_weight_bits, "layer_weight_bits").items()}
         object.__setattr__(self, "layer_weight_bits", bits)
-        if not isinstance(self.ema_decay, (int, float)) or not 0.0 < float(self.ema_decay) < 1.0:
+        if not isinstance(self.fold_batchnorm, bool):
+            raise ConfigError(f"fold_batchnorm must be true or false. Received: fold_batchnorm={self.fold_batchnorm!r}")
+        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
+                or not 0.0 < float(self.ema_decay) < 1.0:
             raise ConfigError(f"ema_decay must be in (0, 1). Received: ema_decay={self.ema_decay!r}")
 
     def weight_bits_for(self, layer_name: str) -> int:
@@ -217,8 +250,12 @@ class TrainConfig(_RoundTrip):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
                 raise ConfigError(f"{name} must be a whole number >= {1 if name == 'batch_size' else 0}. Received: {name}={value!r}")
-        if not isinstance(self.learning_rate, (int, float)) or not float(self.learning_rate) > 0:
-            raise ConfigError(f"learning_rate must be > 0. Received: learning_rate={self.learning_rate!r}")
+        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) \
+                or not 0 < float(self.learning_rate) <= 10:
+            raise ConfigError(f"learning_rate must be a number in (0, 10]. Received: learning_rate={self.learning_rate!r}")
+        if self.batch_size > MAX_BATCH_SIZE or self.epochs > MAX_EPOCHS:
+            raise ConfigError(f"batch_size must be at most {MAX_BATCH_SIZE} and epochs at most {MAX_EPOCHS}. "
+                              f"Received: batch_size={self.batch_size!r}, epochs={self.epochs!r}")
 
     def rule(self) -> str:
         """How long this trains, in words (reported with every baseline)."""

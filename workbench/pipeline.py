@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import pathlib
 import threading
 from typing import Callable
@@ -11,7 +11,8 @@ import keras
 
 from workbench import stages
 from workbench.config import PruneConfig, QuantConfig, TrainConfig
-from workbench.io import atomic_path
+from workbench.errors import ConfigError
+from workbench.io import check_output_dir, publish_folder
 from workbench.report import CompressionReport
 
 STAGES = stages.STAGES
@@ -40,6 +41,8 @@ def compress(model="lenet5", dataset="mnist", prune: PruneConfig | None = None, 
         int8 accuracies on the test split (measured once, the int8 one on the .tflite with
         LiteRT) with 95% Wilson intervals and McNemar's paired test.
     """
+    if out_dir is not None:
+        check_output_dir(out_dir)  # before any training: a bad folder fails now, not after the whole run
     notify = on_stage or (lambda stage, info: None)
     notify("data", {})
     training = {name: config for name, config in (("baseline", baseline), ("finetune", finetune), ("qat", qat))
@@ -78,16 +81,20 @@ def report_from_run(run: stages.Run) -> CompressionReport:
 
 
 def write_outputs(out_dir, tflite: bytes, pruned: keras.Model, report: CompressionReport) -> dict:
-    """Write the three outputs all-or-nothing: each goes to a temporary file, renamed only when all are written."""
+    """Write model_int8.tflite, model_pruned.keras and report.json all-or-nothing (``workbench.io.publish_folder``):
+    ``out_dir`` always holds one complete, self-consistent set; the report names the .tflite's sha256."""
     out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     files = {"tflite": str(out / "model_int8.tflite"), "pruned": str(out / "model_pruned.keras"),
-             "report": str(out / "report.json")}
+             "report": str(out / "report.json"), "tflite_sha256": hashlib.sha256(tflite).hexdigest()}
     report.files = files
-    with contextlib.ExitStack() as stack:
-        tmp = {key: stack.enter_context(atomic_path(path, suffix=pathlib.Path(path).suffix))
-               for key, path in files.items()}
-        tmp["tflite"].write_bytes(tflite)
-        pruned.save(tmp["pruned"])
-        tmp["report"].write_text(report.to_json())
+
+    def write(folder: pathlib.Path) -> None:
+        (folder / "model_int8.tflite").write_bytes(tflite)
+        pruned.save(folder / "model_pruned.keras")
+        (folder / "report.json").write_text(report.to_json())
+
+    try:
+        publish_folder(out, write)
+    except FileExistsError as exc:
+        raise ConfigError(f"{exc}; give a new or empty folder for the outputs. Received: out={str(out)!r}") from None
     return files

@@ -28,7 +28,8 @@ from workbench.metrics.size import fp32_bytes, size_report
 from workbench.loading import check_model
 from workbench.models.zoo import ZOO, build_model
 from workbench.nn.evaluate import accuracy, correct_predictions
-from workbench.pruning.api import prune_model, pruning_report
+from workbench.nn.forward import layer_kind
+from workbench.pruning.api import apply_masks, compute_masks, layer_scores, prune_model, pruning_report
 from workbench.quantization.api import quantize_model
 from workbench.stats import accuracy_with_interval, paired_delta
 from workbench.train import fit
@@ -133,8 +134,37 @@ def start_run(model="lenet5", dataset="mnist", prune: PruneConfig | None = None,
         run.model_name = model
     else:
         raise ConfigError(f"model must be a zoo name or a keras.Model. Received: {type(model).__name__}")
+    check_settings(run, model if isinstance(model, keras.Model) else None)
     run.seconds["data"] = time.perf_counter() - start
     return run
+
+
+def check_settings(run: Run, model: keras.Model | None = None) -> None:
+    """Refuse, before any training, settings that name layers the model lacks or data it cannot take."""
+    if model is None:  # a zoo model: build it untrained (cheap) to know its layers and outputs
+        if run.model_name not in ZOO:
+            raise ConfigError(f"Unknown model. Received: model={run.model_name!r}; use one of {list(ZOO)} or a "
+                              "trained keras.Model.")
+        model = build_model(run.model_name, input_shape=run.data.input_shape, classes=run.data.num_classes,
+                            **run.model_kwargs)
+    if run.data.num_classes < 2:
+        raise ConfigError(f"Dataset {run.data.name!r} has {run.data.num_classes} class; classifying needs at least 2.")
+    outputs = int(model.outputs[0].shape[-1])
+    if outputs != run.data.num_classes:
+        raise ConfigError(f"Model {model.name!r} has {outputs} outputs but dataset {run.data.name!r} has "
+                          f"{run.data.num_classes} classes; give data with {outputs} classes or another model.")
+    weight_layers = {layer.name for layer in model.layers if layer_kind(layer)}
+    every_layer = {layer.name for layer in model.layers}
+    checks = (("prune.layer_sparsity", run.prune.layer_sparsity, weight_layers),
+              ("prune.layer_threshold", run.prune.layer_threshold, weight_layers),
+              ("prune.exclude", run.prune.exclude, every_layer),
+              ("quant.layer_weight_bits", run.quant.layer_weight_bits, weight_layers),
+              ("quant.layer_clusters", run.quant.layer_clusters, weight_layers))
+    for what, names, known in checks:
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ConfigError(f"{what} names {unknown}, which model {model.name!r} has no weight layer for. "
+                              f"Its weight layers: {sorted(weight_layers)}.")
 
 
 def train_baseline(run: Run, on_record: Callable | None = None, stop: threading.Event | None = None,
@@ -186,6 +216,11 @@ def fine_tune(run: Run, on_record: Callable | None = None, stop: threading.Event
                          on_record=on_record, stop=stop, phase="finetune", validation=run.validation_xy,
                          record_every=record_every)
             run.stopped |= report.stopped
+        elif run.prune.schedule == "polynomial":  # no steps to spread the schedule over: reach the targets now
+            x, y = run.data.x_train, run.data.y_train
+            scores = layer_scores(run.pruned, run.prune.criterion, (x, y), config.batch_size,
+                                  run.prune.taylor_batches)
+            apply_masks(run.pruned, compute_masks(scores, run.prune, sparsity=run.prune.sparsity, fraction=1.0))
         run.reports["prune"] = pruning_report(run.pruned, run.prune).to_dict()
         run.validation["pruned"] = accuracy(run.pruned, *run.validation_xy)
     return run

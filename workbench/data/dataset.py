@@ -134,8 +134,12 @@ def as_images(images, labels, where: str) -> tuple[np.ndarray, np.ndarray]:
     """
     images = np.asarray(images)
     labels = np.asarray(labels)
-    if images.dtype == object or not (np.issubdtype(images.dtype, np.number) or images.dtype == bool):
-        raise DataError(f"{where}: images must be a numeric array. Received dtype={images.dtype}.")
+    if images.dtype == object or images.dtype == bool or np.issubdtype(images.dtype, np.complexfloating) \
+            or not np.issubdtype(images.dtype, np.number):
+        raise DataError(f"{where}: images must be real numbers (integer pixels 0..255 or floats in [0, 1]). "
+                        f"Received dtype={images.dtype}.")
+    if labels.dtype == bool or np.issubdtype(labels.dtype, np.complexfloating):
+        raise DataError(f"{where}: labels must be integer class indices. Received dtype={labels.dtype}.")
     if labels.dtype == object or not np.issubdtype(labels.dtype, np.number):
         raise DataError(f"{where}: labels must be a numeric array. Received dtype={labels.dtype}.")
     if images.ndim == 3:
@@ -159,7 +163,7 @@ def as_images(images, labels, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not np.all(np.isfinite(labels)) or np.any(labels < 0) or np.any(labels != np.round(labels)):
         raise DataError(f"{where}: labels must be whole numbers >= 0. Received values like {labels[:5].tolist()}.")
     check_labels(labels, where)
-    if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
+    if np.issubdtype(images.dtype, np.integer):
         if images.min() < 0 or images.max() > 255:
             raise DataError(f"{where}: integer pixels must be 0..255. Received range {images.min()}..{images.max()}.")
         images = images.astype(np.float32) / 255.0

@@ -138,7 +138,8 @@ def load_dataset(name: str = "mnist", sources: tuple[str, ...] = SOURCES) -> Dat
     """
     name = {"fashion-mnist": "fashion_mnist", "fashion": "fashion_mnist"}.get(name, name)
     if name not in DATASETS:
-        raise DataError(f"Unknown dataset. Received: name={name!r}; use one of {list(DATASETS)} or load_user_data().")
+        raise DataError(f"Unknown dataset. Received: name={name!r}; use one of {list(DATASETS)}, or load your own data with "
+                        "load_npz(path) or load_folder(path) (CLI: --dataset path/to/data.npz or a folder).")
     bad = [s for s in sources if s not in SOURCES]
     if bad:
         raise DataError(f"Unknown data sources {bad}; use a subset of {list(SOURCES)}.")

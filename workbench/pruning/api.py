@@ -13,6 +13,9 @@ from workbench.pruning.report import PruneReport, layer_record
 from workbench.pruning.wrapper import PruneWrapper, wrapped_layers
 
 
+UNSUPPORTED = ("Lambda", "TFOpLambda")  # code inside the model: never cloned or run by the workbench
+
+
 def wrap_model(model: keras.Model, exclude=()) -> keras.Model:
     """A copy of ``model`` whose Conv2D/DepthwiseConv2D/Dense layers are PruneWrappers (masks all ones)."""
     if any(isinstance(layer, PruneWrapper) for layer in model.layers):
@@ -131,6 +134,13 @@ def prune_model(model: keras.Model, config: PruneConfig | None = None, data=None
         masks start empty; fine-tuning with ``workbench.train.fine_tune`` raises the sparsity.
     """
     config = config or PruneConfig()
+    if not isinstance(model, keras.Model):
+        raise ModelError(f"prune_model takes a built keras.Model. Received: {type(model).__name__}")
+    unsupported = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers
+                   if type(layer).__name__ in UNSUPPORTED]
+    if unsupported:
+        raise ModelError(f"Cannot prune a model with {', '.join(unsupported)}: layers that run arbitrary code "
+                         "cannot be copied safely. Rebuild the model from standard layers.")
     skipped = [(layer.name, "excluded by config") for layer in model.layers if layer.name in config.exclude]
     if any(isinstance(layer, PruneWrapper) for layer in model.layers):
         pruned = keras.models.clone_model(model)

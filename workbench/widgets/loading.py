@@ -94,6 +94,9 @@ class SessionLoader:
                                          "'images' and 'labels' arrays.")
             data = data or self.user_data or s.data
             model = model or self.user_model
+            if model is not None and data is None:
+                raise WorkbenchError("A model needs data to work on: upload an .npz with images and labels too "
+                                     "(both in one go), or load a zoo dataset first.")
             if model is not None and data is not None:
                 check_model(model, model.name)
                 shape = tuple(model.inputs[0].shape[1:])

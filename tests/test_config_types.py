@@ -1,0 +1,80 @@
+"""Config classes refuse wrong container types and out-of-range values with a ConfigError naming what came."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.config import PruneConfig, QuantConfig, TrainConfig
+from workbench.errors import ConfigError
+
+
+@pytest.mark.parametrize("cls, kwargs, message", [
+    (PruneConfig, {"target": "per_layer", "layer_sparsity": [("fc1", 0.5)]}, "must map layer names"),
+    (PruneConfig, {"target": "per_layer", "layer_sparsity": "fc1=0.5"}, "must map layer names"),
+    (PruneConfig, {"target": "threshold", "layer_threshold": {"fc1": float("inf")}}, ">= 0"),
+    (PruneConfig, {"exclude": 5}, "list of layer names"),
+    (PruneConfig, {"exclude": ["conv1", 3]}, "list of layer names"),
+    (PruneConfig, {"end_step": True}, "end_step"),
+    (QuantConfig, {"layer_weight_bits": 4}, "must map layer names"),
+    (QuantConfig, {"layer_clusters": ["fc1"]}, "must map layer names"),
+    (QuantConfig, {"fold_batchnorm": "no"}, "true or false"),
+    (QuantConfig, {"ema_decay": True}, "ema_decay"),
+    (TrainConfig, {"learning_rate": float("inf")}, "learning_rate"),
+    (TrainConfig, {"learning_rate": float("nan")}, "learning_rate"),
+    (TrainConfig, {"batch_size": 10**10}, "batch_size must be at most"),
+    (TrainConfig, {"batch_size": 1e10}, "whole number"),
+    (TrainConfig, {"epochs": 10**7}, "epochs at most"),
+])
+def test_wrong_types_and_ranges_are_config_errors(cls, kwargs, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        cls(**kwargs)
+    assert "Received" in str(info.value) and len(str(info.value)) <= 400
+
+
+def test_a_lone_excluded_name_is_one_name_not_its_letters():
+    assert PruneConfig(exclude="conv1").exclude == ("conv1",)
+    assert PruneConfig.from_config(PruneConfig(exclude="conv1").get_config()).exclude == ("conv1",)
+
+
+def test_from_json_with_wrong_types_is_a_config_error():
+    with pytest.raises(ConfigError, match="must map layer names"):
+        QuantConfig.from_json('{"layer_weight_bits": 4}')
+
+
+def test_models_with_code_inside_are_refused_by_prune_model():
+    import keras
+
+    from workbench.errors import ModelError
+    from workbench.pruning.api import prune_model
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Lambda(lambda t: t * 2, name="double")(inputs)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    with pytest.raises(ModelError, match="double \\(Lambda\\)"):
+        prune_model(model)
+
+
+@pytest.mark.parametrize("images", ["bool", "complex"])
+def test_bool_and_complex_images_are_refused(images):
+    import numpy as np
+
+    from workbench.data.dataset import as_images
+    from workbench.errors import DataError
+
+    x = np.zeros((4, 8, 8), dtype=bool) if images == "bool" else np.zeros((4, 8, 8), dtype=np.complex64)
+    with pytest.raises(DataError, match="real numbers"):
+        as_images(x, np.zeros(4, np.int64), "test")
+
+
+def test_a_model_upload_without_any_data_is_refused_and_changes_nothing(trained_lenet, tmp_path):
+    from workbench.widgets import SessionState
+    from workbench.widgets.loading import SessionLoader
+
+    path = tmp_path / "m.keras"
+    trained_lenet.save(path)
+    state = SessionState()
+    loader = SessionLoader(state)
+    data = path.read_bytes()
+    assert not loader.upload(({"name": "m.keras", "size": len(data), "content": data},))
+    assert "needs data" in state.error and state.model is None and state.model_name == ""
