@@ -81,22 +81,33 @@ def run_seed(spec: dict, data: wb.Dataset, seed: int, speed: bool) -> dict:
     return result
 
 
-def run_row(name: str, seeds=SEEDS, limit: int = 0) -> dict:
+def run_row(name: str, seeds=SEEDS, limit: int = 0, on_seed=None) -> dict:
+    """Every seed of a row; ``on_seed(result)`` gets the row so far after each seed (written to disk by main)."""
     spec = ROWS[name]
     data = load_row_data(spec, limit)
     started = time.perf_counter()
     runs = []
+    result = {}
     for i, seed in enumerate(seeds):
         runs.append(run_seed(spec, data, seed, speed=(i == 0)))
         print(f"  {name} seed {seed}: {runs[-1]['sizes']['compression_ratio']:.1f}x, int8 "
               f"{runs[-1]['accuracy']['int8']:.2%} vs baseline {runs[-1]['accuracy']['baseline']:.2%} "
               f"({runs[-1]['seconds']['total']:.0f} s)", flush=True)
-    result = {"row": name, "spec": spec, "dataset": data.summary(), "limit": limit or spec.get("limit", 0),
-              "seeds": list(seeds), "runs": runs, "summary": summarise(runs),
-              "seconds_total": time.perf_counter() - started,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "rules": "v2"}
-    result["goal_met"] = goal_met(result, spec["goal"])
+        result = {"row": name, "spec": spec, "dataset": data.summary(), "limit": limit or spec.get("limit", 0),
+                  "seeds": [r["seed"] for r in runs], "seeds_planned": list(seeds), "complete": len(runs) == len(seeds),
+                  "runs": runs, "summary": summarise(runs), "seconds_total": time.perf_counter() - started,
+                  "machine": f"{platform.machine()}, {os.cpu_count()} cores", "rules": "v2"}
+        result["goal_met"] = goal_met(result, spec["goal"])
+        if on_seed is not None:
+            on_seed(result)
     return result
+
+
+def write_result(result: dict) -> None:
+    path = RESULTS / f"{result['row']}.json"
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def main() -> int:
@@ -112,11 +123,7 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     RESULTS.mkdir(exist_ok=True)
     for name in [] if args.table_only else args.rows:
-        result = run_row(name, seeds, args.limit)
-        path = RESULTS / f"{name}.json"
-        tmp = path.with_suffix(".json.part")
-        tmp.write_text(json.dumps(result, indent=2, sort_keys=True))
-        os.replace(tmp, path)
+        result = run_row(name, seeds, args.limit, on_seed=lambda partial: (write_result(partial), write_all()))
         s = result["summary"]
         print(f"{name}: {s['ratio']['mean']:.1f}x at {s['delta_points']['mean']:+.2f} ± "
               f"{s['delta_points']['std']:.2f} points over {len(seeds)} seeds "

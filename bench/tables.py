@@ -73,8 +73,9 @@ def results_table(results: dict) -> list[str]:
     for name, r in results.items():
         s, g = r["summary"], ROWS[name]["goal"]
         fp32 = r["runs"][0]["sizes"]["fp32_bytes"]
+        seeds = f"{len(r['seeds'])}" + ("" if r.get("complete", True) else f" of {len(r['seeds_planned'])} (so far)")
         lines.append(
-            f"| {name} | {_data(r)} | {len(r['seeds'])} | {s['baseline_epochs']['mean']:.0f} "
+            f"| {name} | {_data(r)} | {seeds} | {s['baseline_epochs']['mean']:.0f} "
             f"({s['baseline_epochs']['min']:.0f}–{s['baseline_epochs']['max']:.0f}) | {_pm(s['baseline'], 100)}% "
             f"| {_pm(s['int8'], 100)}% | {s['delta_points']['mean']:+.2f} ± {s['delta_points']['std']:.2f} "
             f"| {s['gzip_bytes']['mean']:,.0f} | **{s['ratio']['mean']:.1f}×** | "

@@ -78,3 +78,35 @@ def test_a_model_upload_without_any_data_is_refused_and_changes_nothing(trained_
     data = path.read_bytes()
     assert not loader.upload(({"name": "m.keras", "size": len(data), "content": data},))
     assert "needs data" in state.error and state.model is None and state.model_name == ""
+
+
+@pytest.mark.parametrize("kind", ["rescaling", "float16"])
+def test_models_the_workbench_would_feed_wrongly_are_refused(kind):
+    import keras
+
+    from workbench.errors import ModelError
+    from workbench.loading import check_model
+
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Rescaling(1 / 255, name="scale")(inputs) if kind == "rescaling" else inputs
+    x = keras.layers.Flatten()(x)
+    dense = keras.layers.Dense(10, dtype="float16" if kind == "float16" else None, name="fc")
+    model = keras.Model(inputs, dense(x))
+    message = "scaled to \\[0, 1\\]" if kind == "rescaling" else "not float32"
+    with pytest.raises(ModelError, match=message):
+        check_model(model, "upload")
+
+
+def test_layers_left_out_of_pruning_are_listed_with_the_reason():
+    import keras
+
+    from workbench.config import PruneConfig
+    from workbench.pruning.api import prune_model
+
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.SeparableConv2D(4, 3, name="sep")(inputs)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="fc")(x))
+    _, report = prune_model(model, PruneConfig(sparsity=0.5))
+    assert [layer.name for layer in report.layers] == ["fc"]
+    assert report.skipped == [("sep", "SeparableConv2D is not prunable here (Conv2D, DepthwiseConv2D and Dense are)")]

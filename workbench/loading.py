@@ -72,3 +72,13 @@ def check_model(model: keras.Model, label: str = "model") -> None:
     if len(shape) != 4 or shape[-1] not in (1, 3):
         raise ModelError(f"{label} takes inputs of shape {shape}; expected images (batch, H, W, 1 or 3).")
     check_supported(model)
+    wrong = sorted({f"{w.path.split('/')[0]} ({w.dtype})" for w in model.weights if str(w.dtype) != "float32"
+                    and "mask" not in w.path and "assignment" not in w.path})
+    if wrong:
+        raise ModelError(f"{label} has weights that are not float32: {', '.join(wrong[:3])}. The workbench trains, "
+                         "prunes and quantizes float32 models; rebuild it with the default dtype policy.")
+    first = next((layer for layer in model.layers if type(layer).__name__ != "InputLayer"), None)
+    if first is not None and type(first).__name__ in ("Rescaling", "Normalization"):
+        raise ModelError(f"{label} starts with a {type(first).__name__} layer ({first.name!r}), but the workbench "
+                         "feeds every model images already scaled to [0, 1]: the model would see them scaled twice "
+                         "and score at chance. Remove that layer (the data is scaled for it) and upload again.")

@@ -142,6 +142,10 @@ def prune_model(model: keras.Model, config: PruneConfig | None = None, data=None
         raise ModelError(f"Cannot prune a model with {', '.join(unsupported)}: layers that run arbitrary code "
                          "cannot be copied safely. Rebuild the model from standard layers.")
     skipped = [(layer.name, "excluded by config") for layer in model.layers if layer.name in config.exclude]
+    skipped += [(layer.name, f"{type(layer).__name__} is not prunable here (Conv2D, DepthwiseConv2D and Dense are)")
+                for layer in model.layers if layer.name not in config.exclude and layer.weights
+                and layer_kind(layer) is None and not isinstance(layer, PruneWrapper)
+                and type(layer).__name__ != "BatchNormalization"]
     if any(isinstance(layer, PruneWrapper) for layer in model.layers):
         pruned = keras.models.clone_model(model)
         pruned.set_weights(model.get_weights())
