@@ -110,3 +110,28 @@ def test_layers_left_out_of_pruning_are_listed_with_the_reason():
     _, report = prune_model(model, PruneConfig(sparsity=0.5))
     assert [layer.name for layer in report.layers] == ["fc"]
     assert report.skipped == [("sep", "SeparableConv2D is not prunable here (Conv2D, DepthwiseConv2D and Dense are)")]
+
+
+def test_a_valid_upload_switches_the_session_and_keeps_the_data(trained_lenet, small_mnist, tmp_path):
+    import io
+
+    import numpy as np
+
+    from workbench.widgets import SessionState
+    from workbench.widgets.loading import SessionLoader
+
+    path = tmp_path / "m.keras"
+    trained_lenet.save(path)
+    model_bytes = path.read_bytes()
+    buf = io.BytesIO()
+    np.savez(buf, images=(small_mnist.x_train[:300, ..., 0] * 255).astype(np.uint8), labels=small_mnist.y_train[:300])
+    state = SessionState()
+    loader = SessionLoader(state, eval_size=50)
+    items = ({"name": "mine.npz", "size": len(buf.getvalue()), "content": buf.getvalue()},
+             {"name": "m.keras", "size": len(model_bytes), "content": model_bytes})
+    assert loader.upload(items), state.error
+    assert state.model is not None and state.dataset_name == "mine" and loader.user_data is state.data
+    assert loader.user_model is not None and "uploaded model" in state.status
+    # A broken dataset now changes nothing.
+    assert not loader.upload(({"name": "bad.npz", "size": 4, "content": b"PK\x03\x04"},))
+    assert state.dataset_name == "mine" and "nothing changed" in state.error

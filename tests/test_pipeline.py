@@ -175,3 +175,14 @@ def test_class_count_mismatches_are_refused_before_training(trained_lenet, small
                   np.zeros((5, 28, 28, 1), np.float32), np.zeros(5, np.int64), ["only"], (28, 28, 1))
     with pytest.raises(ConfigError, match="at least 2"):
         compress("lenet5", one)
+
+
+def test_a_test_split_missing_a_class_is_refused(small_mnist):
+    import dataclasses
+
+    from workbench.errors import ConfigError
+
+    keep = small_mnist.y_test != 7
+    data = dataclasses.replace(small_mnist, x_test=small_mnist.x_test[keep], y_test=small_mnist.y_test[keep])
+    with pytest.raises(ConfigError, match="no test images of class 7"):
+        compress("lenet5", data)

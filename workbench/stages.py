@@ -153,6 +153,11 @@ def check_settings(run: Run, model: keras.Model | None = None) -> None:
     if outputs != run.data.num_classes:
         raise ConfigError(f"Model {model.name!r} has {outputs} outputs but dataset {run.data.name!r} has "
                           f"{run.data.num_classes} classes; give data with {outputs} classes or another model.")
+    missing = np.flatnonzero(np.bincount(run.data.y_test, minlength=run.data.num_classes) == 0)
+    if missing.size:
+        shown = ", ".join(str(c) for c in missing[:5]) + (" …" if missing.size > 5 else "")
+        raise ConfigError(f"Dataset {run.data.name!r} has no test images of class {shown}: its accuracy could not "
+                          "be measured. Give a test split with every class, or more data to split.")
     weight_layers = {layer.name for layer in model.layers if layer_kind(layer)}
     every_layer = {layer.name for layer in model.layers}
     checks = (("prune.layer_sparsity", run.prune.layer_sparsity, weight_layers),

@@ -108,13 +108,17 @@ class SessionLoader:
                                          f"{data.num_classes} classes.")
         except (WorkbenchError, ValueError) as exc:
             return s._refuse(f"Upload refused, nothing changed: {exc}")
-        if data is not None and data is not s.data:
-            self.user_data = data
+        new_data = data is not None and data is not s.data
         if model is not None:
+            try:  # the session switches only when the new one opened (set_session changes nothing if it refuses)
+                s.set_session(model, data, model.name, self.eval_size)
+            except WorkbenchError as exc:
+                return s._refuse(f"Upload refused, nothing changed: {exc}")
             self.user_model = model
-            s.set_session(model, data, model.name, self.eval_size)
             s.status = f"uploaded model {model.name!r} on {data.name} ({data.source})"
-        else:
+        if new_data:
+            self.user_data = data
+        if model is None:
             s.error = ""
             s.status = (f"uploaded dataset {data.name!r}: {len(data.y_train)} train / {len(data.y_test)} test images; "
                         "now upload a model, or pick a model and 'user' data and press Load to train one")
