@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 
 SUMMARY = "bench_summary.json"
 
 
+@functools.lru_cache(maxsize=1)
 def _summary() -> dict:
     path = resources.files("workbench") / "data" / SUMMARY
     try:
@@ -22,7 +24,7 @@ def _summary() -> dict:
 
 def measured_anchors() -> list[dict]:
     """Reference pipelines run here on the same splits (tfmot): label, model, fp32/gzip bytes, ratio, delta."""
-    return list(_summary().get("anchors", []))
+    return [dict(a) for a in _summary().get("anchors", [])]
 
 
 def bench_rows() -> list[dict]:
@@ -30,4 +32,4 @@ def bench_rows() -> list[dict]:
 
     Empty when no summary ships (a build made before any benchmark ran).
     """
-    return list(_summary().get("rows", []))
+    return [dict(r) for r in _summary().get("rows", [])]

@@ -29,7 +29,8 @@ from workbench.loading import check_model
 from workbench.models.zoo import ZOO, build_model
 from workbench.nn.evaluate import accuracy, correct_predictions
 from workbench.nn.forward import layer_kind
-from workbench.pruning.api import apply_masks, compute_masks, layer_scores, prune_model, pruning_report
+from workbench.pruning.api import prune_model, pruning_report
+from workbench.pruning.callbacks import prune_to_fraction
 from workbench.quantization.api import quantize_model
 from workbench.stats import accuracy_with_interval, paired_delta
 from workbench.train import fit
@@ -222,10 +223,7 @@ def fine_tune(run: Run, on_record: Callable | None = None, stop: threading.Event
                          record_every=record_every)
             run.stopped |= report.stopped
         elif run.prune.schedule == "polynomial":  # no steps to spread the schedule over: reach the targets now
-            x, y = run.data.x_train, run.data.y_train
-            scores = layer_scores(run.pruned, run.prune.criterion, (x, y), config.batch_size,
-                                  run.prune.taylor_batches)
-            apply_masks(run.pruned, compute_masks(scores, run.prune, sparsity=run.prune.sparsity, fraction=1.0))
+            prune_to_fraction(run.pruned, run.prune, 1.0, (run.data.x_train, run.data.y_train), config.batch_size)
         run.reports["prune"] = pruning_report(run.pruned, run.prune).to_dict()
         run.validation["pruned"] = accuracy(run.pruned, *run.validation_xy)
     return run

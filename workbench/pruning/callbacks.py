@@ -19,6 +19,12 @@ def schedule_for(config: PruneConfig, total_steps: int) -> PruningSchedule:
     return PolynomialDecay(config.sparsity, config.begin_step, end, frequency=frequency)
 
 
+def prune_to_fraction(model, config: PruneConfig, fraction: float, data=None, batch_size: int = 128) -> None:
+    """Set the masks of a wrapped model ``fraction`` (0..1) of the way to every target of ``config``."""
+    scores = layer_scores(model, config.criterion, data, batch_size, config.taylor_batches)
+    apply_masks(model, compute_masks(scores, config, sparsity=fraction * config.sparsity, fraction=fraction))
+
+
 class PruningCallback(keras.callbacks.Callback):
     """Update the masks of a wrapped model whenever the schedule says so."""
 
@@ -44,9 +50,7 @@ class PruningCallback(keras.callbacks.Callback):
             pick = np.random.default_rng(self.step).choice(len(x), size=min(len(x), self.config.taylor_batches
                                                                             * self.batch_size), replace=False)
             data = (x[pick], y[pick])
-        scores = layer_scores(self.model, self.config.criterion, data, self.batch_size, self.config.taylor_batches)
-        apply_masks(self.model, compute_masks(scores, self.config, sparsity=fraction * self.config.sparsity,
-                                              fraction=fraction))
+        prune_to_fraction(self.model, self.config, fraction, data, self.batch_size)
         self.history.append((self.step, float(fraction)))
 
     def on_train_end(self, logs=None):

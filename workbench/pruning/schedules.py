@@ -6,31 +6,36 @@ s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (t1 - t0)) ** power.
 
 from __future__ import annotations
 
+import abc
+
 from workbench.config import check_sparsity
 from workbench.errors import ConfigError
 
 
-class PruningSchedule:
-    """Base class: ``sparsity_at(step)`` and ``should_update(step)``."""
+class PruningSchedule(abc.ABC):
+    """Base class: ``sparsity_at(step)``, ``fraction_at(step)`` and ``should_update(step)``."""
 
     name = "base"
 
+    @abc.abstractmethod
     def sparsity_at(self, step: int) -> float:
-        raise NotImplementedError
+        """The global target sparsity at ``step``."""
 
+    @abc.abstractmethod
     def fraction_at(self, step: int) -> float:
         """How far along the schedule is at ``step``: 0 (nothing pruned yet) to 1 (every target reached).
 
         Per-layer targets are scaled by this fraction, so it must not be derived from
         ``sparsity_at`` (whose final value may be 0 when only per-layer targets are set).
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def should_update(self, step: int) -> bool:
-        raise NotImplementedError
+        """Whether the masks change at ``step``."""
 
+    @abc.abstractmethod
     def get_config(self) -> dict:
-        raise NotImplementedError
+        """The constructor arguments, JSON-ready."""
 
     @classmethod
     def from_config(cls, config: dict):
