@@ -81,25 +81,54 @@ def run_seed(spec: dict, data: wb.Dataset, seed: int, speed: bool) -> dict:
     return result
 
 
-def run_row(name: str, seeds=SEEDS, limit: int = 0, on_seed=None) -> dict:
-    """Every seed of a row; ``on_seed(result)`` gets the row so far after each seed (written to disk by main)."""
+def earlier_runs(name: str, seeds, limit: int) -> tuple[list, float]:
+    """Seeds an interrupted run of this row already finished under the same spec and rules (for ``--resume``)."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return [], 0.0
+    old = json.loads(path.read_text())
+    same = (old.get("rules") == "v2" and old.get("spec") == json.loads(json.dumps(ROWS[name]))
+            and old.get("limit") == (limit or ROWS[name].get("limit", 0)))
+    if not same:
+        print(f"  {name}: the stored result has other settings; running every seed again", flush=True)
+        return [], 0.0
+    runs = [r for r in old["runs"] if r["seed"] in seeds]
+    return runs, float(old.get("seconds_total", 0.0))
+
+
+def run_row(name: str, seeds=SEEDS, limit: int = 0, on_seed=None, resume: bool = False) -> dict:
+    """Every seed of a row; ``on_seed(result)`` gets the row so far after each seed (written to disk by main).
+
+    With ``resume``, seeds already in bench/results/<row>.json (same spec, limit and rules) are kept, not re-run.
+    """
     spec = ROWS[name]
     data = load_row_data(spec, limit)
-    started = time.perf_counter()
-    runs = []
+    runs, before = earlier_runs(name, seeds, limit) if resume else ([], 0.0)
+    started = time.perf_counter() - before
     result = {}
-    for i, seed in enumerate(seeds):
-        runs.append(run_seed(spec, data, seed, speed=(i == 0)))
-        print(f"  {name} seed {seed}: {runs[-1]['sizes']['compression_ratio']:.1f}x, int8 "
-              f"{runs[-1]['accuracy']['int8']:.2%} vs baseline {runs[-1]['accuracy']['baseline']:.2%} "
-              f"({runs[-1]['seconds']['total']:.0f} s)", flush=True)
-        result = {"row": name, "spec": spec, "dataset": data.summary(), "limit": limit or spec.get("limit", 0),
-                  "seeds": [r["seed"] for r in runs], "seeds_planned": list(seeds), "complete": len(runs) == len(seeds),
-                  "runs": runs, "summary": summarise(runs), "seconds_total": time.perf_counter() - started,
-                  "machine": f"{platform.machine()}, {os.cpu_count()} cores", "rules": "v2"}
-        result["goal_met"] = goal_met(result, spec["goal"])
+    for seed in seeds:
+        done = [r for r in runs if r["seed"] == seed]
+        if done:
+            print(f"  {name} seed {seed}: kept from the earlier run", flush=True)
+            continue
+        runs.append(run_seed(spec, data, seed, speed=not any("speed" in r for r in runs)))
+        runs.sort(key=lambda r: list(seeds).index(r["seed"]))
+        new = next(r for r in runs if r["seed"] == seed)
+        print(f"  {name} seed {seed}: {new['sizes']['compression_ratio']:.1f}x, int8 "
+              f"{new['accuracy']['int8']:.2%} vs baseline {new['accuracy']['baseline']:.2%} "
+              f"({new['seconds']['total']:.0f} s)", flush=True)
+        result = row_result(name, spec, data, limit, seeds, runs, started)
         if on_seed is not None:
             on_seed(result)
+    return result or row_result(name, spec, data, limit, seeds, runs, started)
+
+
+def row_result(name, spec, data, limit, seeds, runs, started) -> dict:
+    result = {"row": name, "spec": spec, "dataset": data.summary(), "limit": limit or spec.get("limit", 0),
+              "seeds": [r["seed"] for r in runs], "seeds_planned": list(seeds), "complete": len(runs) == len(seeds),
+              "runs": runs, "summary": summarise(runs), "seconds_total": time.perf_counter() - started,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "rules": "v2"}
+    result["goal_met"] = goal_met(result, spec["goal"])
     return result
 
 
@@ -115,6 +144,8 @@ def main() -> int:
     parser.add_argument("rows", nargs="*", default=list(ROWS))
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated seeds")
     parser.add_argument("--limit", type=int, default=0, help="training images per row (0 = the row's own)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the seeds an interrupted run of the row already wrote; run the rest")
     parser.add_argument("--table-only", action="store_true", help="only rewrite RESULTS.md and README's table")
     args = parser.parse_args()
     unknown = set(args.rows) - set(ROWS)
@@ -123,7 +154,7 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     RESULTS.mkdir(exist_ok=True)
     for name in [] if args.table_only else args.rows:
-        result = run_row(name, seeds, args.limit, on_seed=lambda partial: (write_result(partial), write_all()))
+        result = run_row(name, seeds, args.limit, resume=args.resume, on_seed=lambda partial: (write_result(partial), write_all()))
         s = result["summary"]
         print(f"{name}: {s['ratio']['mean']:.1f}x at {s['delta_points']['mean']:+.2f} ± "
               f"{s['delta_points']['std']:.2f} points over {len(seeds)} seeds "

@@ -20,6 +20,7 @@ LAYERS = (
     ("train",),
     ("stages", "breakdown", "report", "labs", "runs_table"),
     ("pipeline", "baselines"),
+    ("search",),
     ("cli", "widgets"),
 )
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}

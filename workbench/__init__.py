@@ -20,6 +20,7 @@ from workbench.pruning.sensitivity import sensitivity_scan  # noqa: E402
 from workbench.pruning.structured import prune_filters  # noqa: E402
 from workbench.quantization.api import quantize_model  # noqa: E402
 from workbench.report import CompressionReport  # noqa: E402
+from workbench.search import SearchReport, SearchSpace, search  # noqa: E402
 from workbench import labs, train  # noqa: E402
 
 __version__ = "0.1.0"
@@ -29,5 +30,5 @@ __all__ = [
     "SizeReport", "TrainConfig", "WorkbenchError", "build_model", "compress", "evaluate_tflite", "export_tflite",
     "layer_table", "lenet5", "lenet5_classic", "load_dataset", "load_folder", "load_npz", "load_user_model",
     "mobilenet_v1", "prune_filters", "prune_model", "quantize_model", "sensitivity_scan", "size_report",
-    "strip_pruning", "to_c_array", "labs", "train",
+    "strip_pruning", "to_c_array", "labs", "train", "search", "SearchReport", "SearchSpace",
 ]

@@ -89,9 +89,10 @@ def publish_folder(out_dir: str | os.PathLike, write) -> pathlib.Path:
     os.chmod(folder, 0o777 & ~umask)  # mkdtemp makes 0700 folders; give the result ordinary permissions
     try:
         write(folder)
-        for item in folder.iterdir():
-            with open(item, "rb") as fh:
-                os.fsync(fh.fileno())
+        for item in folder.rglob("*"):
+            if item.is_file():
+                with open(item, "rb") as fh:
+                    os.fsync(fh.fileno())
         link = out.parent / f".{out.name}.link-{folder.name}"
         os.symlink(os.path.relpath(folder, out.parent), link)
         if out.exists() and not out.is_symlink():
@@ -110,4 +111,5 @@ def publish_folder(out_dir: str | os.PathLike, write) -> pathlib.Path:
     return folder
 
 
-OUTPUT_NAMES = ("model_int8.tflite", "model_pruned.keras", "report.json")
+OUTPUT_NAMES = ("model_int8.tflite", "model_pruned.keras", "report.json",  # compress()
+                "search_report.json", "pareto.csv", "trials.csv", "study.journal", "pick")  # search()

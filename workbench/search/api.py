@@ -1,0 +1,228 @@
+"""search(): the smallest int8 model within an accuracy budget, found on the validation split, run on Dask."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+import threading
+import time
+from typing import Callable
+
+from workbench import stages
+from workbench.config import TrainConfig
+from workbench.errors import ConfigError
+from workbench.io import check_output_dir
+from workbench.nn.forward import layer_kind
+from workbench.search import engine, report as reports
+from workbench.search.outputs import write_search_outputs
+from workbench.search.space import SearchSpace, warm_start_sparsities
+from workbench.search.trial import recovery_table, run_job, scan_layer
+
+WARM_START = ((0.5, 8), (1.0, 6), (2.0, 4))  # (tolerated drop per layer in points, weight bits) per enqueued trial
+SCAN_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99)
+MAX_TRIALS = 100000
+
+
+def _check(max_loss, trials, minutes, workers, final_seeds) -> None:
+    if isinstance(max_loss, bool) or not isinstance(max_loss, (int, float)) or not 0 <= max_loss <= 100:
+        raise ConfigError(f"max_loss is the accuracy loss allowed, in points (0.3 = 0.3 percentage points), "
+                          f"from 0 to 100. Received: max_loss={max_loss!r}")
+    if trials is None and minutes is None:
+        raise ConfigError("Give the search a budget: trials=N, minutes=M or both. Received: trials=None, minutes=None")
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS):
+        raise ConfigError(f"trials must be a whole number from 1 to {MAX_TRIALS}. Received: trials={trials!r}")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
+                                or not 0 < minutes <= 7 * 24 * 60):
+        raise ConfigError(f"minutes must be a number in (0, 10080]. Received: minutes={minutes!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 512):
+        raise ConfigError(f"workers must be a whole number from 1 to 512. Received: workers={workers!r}")
+    if not final_seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in final_seeds):
+        raise ConfigError(f"final_seeds must be a list of whole numbers >= 0. Received: final_seeds={final_seeds!r}")
+
+
+def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int | None = 30,
+           minutes: float | None = None, workers: int | None = None, scheduler: str | None = None, out_dir=None,
+           space: SearchSpace | None = None, baseline: TrainConfig | None = None, seed: int = 0,
+           final_seeds=(0, 1, 2), warm_start: bool = True, resume: bool = False, storage: str | None = None,
+           model_kwargs: dict | None = None, on_trial: Callable | None = None, on_status: Callable | None = None,
+           stop: threading.Event | None = None) -> reports.SearchReport:
+    """Search per-layer sparsity and bits for the smallest int8 ``.tflite`` within ``max_loss`` points.
+
+    Args:
+        model: a zoo name (its baseline is trained once here, with early stopping on validation) or a
+            trained keras.Model (used as the baseline).
+        dataset: a dataset name (workers load it themselves, offline first) or a Dataset (sent once).
+        max_loss: the validation accuracy loss allowed against the baseline, in percentage points.
+        trials, minutes: the budget (either or both); no trial starts after ``minutes``.
+        workers: Dask worker processes of the embedded LocalCluster (default: one per core).
+        scheduler: an existing Dask scheduler's address (default ``$DASK_SCHEDULER_ADDRESS``); trusted
+            clusters only (Dask runs pickled tasks).
+        out_dir: where the journal, ``pareto.csv``, ``trials.csv``, ``pick/`` and ``search_report.json`` go
+            (published all-or-nothing); the live study journal is kept beside it for ``resume``.
+        space: what to search (default: every prunable layer's density and bits, activation bits,
+            fine-tune epochs and learning rate).
+        baseline: how to train a zoo model's baseline (default: the pipeline's, to convergence).
+        final_seeds: the pick is fine-tuned, quantized and measured on the test split once per seed.
+        warm_start: enqueue trials from a per-layer sensitivity scan (on validation) first.
+        resume: continue the study in ``out_dir``'s journal (or ``storage``): finished trials are kept and
+            the ones a killed search left running run again.
+        storage: an RDB URL (``sqlite:///…``, ``postgresql://…``) for a shared study.
+        on_trial: called as ``on_trial(number, record, report_so_far)`` after each trial.
+        on_status: called with a short status text as phases start.
+        stop: when set, no trial starts, running ones are cancelled, and the report holds what finished.
+
+    Returns:
+        SearchReport (trials, Pareto front, pick with its configs and test result over ``final_seeds``).
+    """
+    _check(max_loss, trials, minutes, workers, final_seeds)
+    space = space or SearchSpace()
+    status = on_status or (lambda text: None)
+    scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    out = check_output_dir(out_dir) if out_dir is not None else None
+    journal = None
+    if storage is None and out is not None:
+        journal = out.parent / f".{out.name}.study.journal"
+        storage = str(journal)
+    started = time.perf_counter()
+
+    status("baseline")
+    data_spec = dataset if isinstance(dataset, str) else None
+    run = stages.start_run(model, dataset, training={"baseline": baseline} if baseline else None,
+                           model_kwargs=model_kwargs)
+    stages.train_baseline(run, stop=stop)
+    if run.stopped:
+        raise InterruptedError("The search was stopped while its baseline trained; nothing was written.")
+    base_val = run.validation["baseline"]
+    prunable = [layer.name for layer in run.baseline.layers if layer_kind(layer)]
+    layers = space.searched_layers(prunable)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "baseline.keras"
+        run.baseline.save(path)
+        baseline_bytes = path.read_bytes()
+    study_name = f"{run.model_name}-{run.data.name}"
+    study, retried = engine.open_study(storage, study_name, seed, resume)
+    fresh = len(study.trials) == 0
+    study.set_user_attr("search", {"max_loss": max_loss, "baseline_validation": base_val, "layers": layers,
+                                   "space": space.get_config()})
+    seconds = {"baseline": time.perf_counter() - started}
+    records: dict[int, dict] = {}
+    for t in study.get_trials(deepcopy=False):
+        if "record" in t.user_attrs:
+            records[t.number] = {**t.user_attrs["record"], "values": list(t.values) if t.values else None}
+
+    status("starting the Dask cluster")
+    with engine.dask_client(workers, scheduler) as client:
+        dashboard = engine.dashboard_link(client)
+        slots = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+        base_future = client.scatter(baseline_bytes, broadcast=True)
+        data_future = {"name": data_spec} if data_spec else client.scatter(run.data, broadcast=True)
+        t0 = time.perf_counter()
+        if warm_start and fresh:
+            status("sensitivity scan (validation split)")
+            futures = [client.submit(scan_layer, base_future, data_future, name, SCAN_SPARSITIES, pure=False)
+                       for name in layers]
+            import pandas as pd
+
+            scan = pd.DataFrame([row for f in futures for row in f.result()])
+            for tolerance, bits in WARM_START:
+                sparsity = warm_start_sparsities(scan, tolerance)
+                study.enqueue_trial(space.params_for(sparsity, bits=bits), user_attrs={"warm_start": tolerance})
+        seconds["sensitivity"] = time.perf_counter() - t0
+
+        def job_for(number: int, params: dict, split: str = "validation", job_seed: int = 0) -> dict:
+            configs = space.configs(params, seed=job_seed)
+            return {"number": number, "seed": job_seed, "split": split, "model_name": run.model_name,
+                    "baseline_validation": base_val, "target": base_val - max_loss / 100.0,
+                    "recovery": recovery_table(list(records.values())), "early_stop": split == "validation",
+                    **{k: c.get_config() for k, c in configs.items()}}
+
+        def submit(trial):
+            params = space.sample(trial, layers)
+            job = job_for(trial.number, params, job_seed=seed)
+            return client.submit(run_job, job, base_future, data_future, pure=False,
+                                 key=engine.unique_key(study_name, trial.number))
+
+        def on_record(number: int, record: dict) -> None:
+            records[number] = {k: v for k, v in record.items() if k != "tflite"}
+            if record.get("tflite") and journal is not None:
+                _keep_artifact(journal, number, record["tflite"])
+            if on_trial is not None:
+                frame = reports.trials_frame(study, base_val, max_loss)
+                on_trial(number, record, frame)
+
+        status("searching")
+        deadline = time.monotonic() + minutes * 60 if minutes else None
+        t0 = time.perf_counter()
+        outcome = engine.run_trials(study, submit, trials, deadline, slots, base_val, max_loss,
+                                    on_record=on_record, stop=stop)
+        seconds["search"] = time.perf_counter() - t0
+
+        trials_table = reports.trials_frame(study, base_val, max_loss)
+        front = reports.pareto_front(trials_table)
+        number = reports.pick_trial(front)
+        pick, artifact = None, None
+        if number is not None and not outcome["stopped"]:
+            status(f"measuring the pick (trial {number}) on the test split, seeds {list(final_seeds)}")
+            t0 = time.perf_counter()
+            params = study.trials[number].params
+            jobs = [job_for(number, params, split="test", job_seed=s) for s in final_seeds]
+            finals = client.gather([client.submit(run_job, j, base_future, data_future, pure=False) for j in jobs])
+            failed = [f for f in finals if f["state"] != "complete"]
+            finals = [f for f in finals if f["state"] == "complete"]
+            row = front[front["trial"] == number].iloc[0]
+            pick = {"trial": number, "params": params, "configs": space.configs(params, seed=final_seeds[0]),
+                    "gzip_bytes": int(row["gzip_bytes"]), "ratio": float(row["ratio"]),
+                    "val_accuracy": float(row["val_accuracy"]), "loss_points": float(row["loss_points"]),
+                    "test": reports.summarise_seeds(finals) if finals else None,
+                    "failed_seeds": [{"seed": f["seed"], "error": f.get("error")} for f in failed],
+                    "runs": [{k: v for k, v in f.items() if k not in ("tflite", "traceback")} for f in finals]}
+            artifact = finals[0]["tflite"] if finals else None
+            seconds["final"] = time.perf_counter() - t0
+        elif number is not None:
+            row = front[front["trial"] == number].iloc[0]
+            params = study.trials[number].params
+            pick = {"trial": number, "params": params, "configs": space.configs(params, seed=seed),
+                    "gzip_bytes": int(row["gzip_bytes"]), "ratio": float(row["ratio"]),
+                    "val_accuracy": float(row["val_accuracy"]), "loss_points": float(row["loss_points"]),
+                    "test": None, "note": "the search was stopped: the pick was not measured on the test split"}
+
+    seconds["total"] = time.perf_counter() - started
+    result = reports.SearchReport(
+        trials=trials_table, pareto=front, pick=pick,
+        baseline={"validation": base_val, "model": run.model_name, "dataset": run.data.summary(),
+                  "training": {k: v for k, v in run.reports["baseline"].items() if k != "history"},
+                  "fp32_bytes": int(run.baseline.count_params()) * 4},
+        settings={"max_loss": max_loss, "trials": trials, "minutes": minutes, "workers": slots,
+                  "scheduler": scheduler or "embedded LocalCluster (127.0.0.1)", "seed": seed,
+                  "final_seeds": list(final_seeds), "warm_start": warm_start, "layers": layers,
+                  "space": space.get_config(), "storage": str(storage) if storage else "in memory",
+                  "resumed": bool(resume and not fresh), "retried_after_resume": retried,
+                  "sampler": "TPE (multivariate, seeded) with the budget as a constraint",
+                  "early_stopping": "a trial stops when it cannot reach the budget even with the largest "
+                                    "recovery a finished trial showed from the same epoch"},
+        counts={}, seconds=seconds, stopped=outcome["stopped"], timed_out=outcome["timed_out"],
+        dashboard=dashboard, artifact=artifact)
+    result.counts = reports.count_states(trials_table, study)
+    if out is not None:
+        write_search_outputs(out, result, journal)
+    return result
+
+
+def _keep_artifact(journal: pathlib.Path, number: int, data: bytes) -> None:
+    """Every finished trial's .tflite, beside the journal (the Studio loads a trial's model from it)."""
+    folder = journal.with_name(journal.name.replace(".study.journal", ".trials"))
+    folder.mkdir(exist_ok=True)
+    tmp = folder / f".{number}.tflite.part"
+    tmp.write_bytes(data)
+    os.replace(tmp, folder / f"{number}.tflite")
+
+
+def trial_artifact(out_dir, number: int) -> bytes:
+    """The .tflite of a finished trial of the search in ``out_dir``."""
+    out = pathlib.Path(out_dir)
+    path = out.parent / f".{out.name}.trials" / f"{number}.tflite"
+    if not path.is_file():
+        raise FileNotFoundError(f"No artifact for trial {number} in {path.parent}")
+    return path.read_bytes()
+

@@ -1,0 +1,229 @@
+"""Optuna ask-and-tell on Dask: the client owns the study, Dask workers run the trials.
+
+The study is multi-objective (gzip -9 bytes of the int8 ``.tflite``, down; its validation accuracy,
+up) with a seeded TPE sampler that treats "validation loss within ``max_loss``" as a constraint.
+Optuna's pruners cannot serve it: ``Trial.report`` and ``should_prune`` raise NotImplementedError
+for multi-objective studies, and ranking trials by intermediate accuracy (successive halving)
+would stop exactly the smallest models. The trials instead stop themselves
+(``trial.should_stop``) when, even after the largest recovery a finished trial showed from the
+same point, they would miss the budget; stopped trials are told as PRUNED.
+
+Faults: a worker that dies mid-trial costs that trial one retry (``allowed-failures`` = 1 on the
+embedded cluster), then the trial is told FAIL (KilledWorker). A trial that raises comes back
+as a FAIL record with its message. Each trial is told exactly once. A search killed mid-way
+leaves RUNNING trials in its journal: ``resume`` marks them FAIL (interrupted) and enqueues
+their parameters again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+import uuid
+from concurrent.futures import CancelledError
+
+import optuna
+from optuna.trial import TrialState
+
+from workbench.errors import ConfigError
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+RDB_PREFIXES = ("sqlite:", "postgresql:", "postgresql+", "mysql:", "mysql+")
+POLL_SECONDS = 0.25
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+# -- the cluster ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None):
+    """A Dask client: on ``scheduler`` (an existing cluster), or on an embedded LocalCluster bound to
+    127.0.0.1 with one single-threaded worker process per core (TensorFlow's threads set to match)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"Cannot reach the Dask scheduler. Received: scheduler={scheduler!r} ({exc}); "
+                              "check the address, or leave it out to run on this machine.") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cores = os.cpu_count() or 1
+    workers = workers or cores
+    threads = max(1, cores // workers)
+    env = {"WORKBENCH_TF_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
+           "TF_NUM_INTEROP_THREADS": str(min(threads, 2)), "OMP_NUM_THREADS": str(threads),
+           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+           "WORKBENCH_OFFLINE": os.environ.get("WORKBENCH_OFFLINE", "")}
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                          "distributed.worker.daemon": False,
+                          "distributed.admin.tick.limit": "60s"}):
+        try:
+            import bokeh  # noqa: F401  (the dashboard needs it; workers do not)
+            dashboard = "127.0.0.1:0"
+        except ImportError:
+            dashboard = None
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=dashboard, silence_logs=logging.ERROR, env=env)
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+
+
+def dashboard_link(client) -> str | None:
+    try:
+        return client.dashboard_link if client.scheduler_info().get("services", {}).get("dashboard") else None
+    except Exception:  # noqa: BLE001 (a link is a convenience)
+        return None
+
+
+# -- the study -----------------------------------------------------------------------------------------------
+def open_storage(storage):
+    """An Optuna storage: a JournalStorage file (a path), an RDB URL, or in memory (None)."""
+    if storage is None:
+        return optuna.storages.InMemoryStorage()
+    text = str(storage)
+    if text.startswith(RDB_PREFIXES):
+        return optuna.storages.RDBStorage(text)
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    return optuna.storages.JournalStorage(JournalFileBackend(text, lock_obj=JournalFileOpenLock(text)))
+
+
+def open_study(storage, name: str, seed: int, resume: bool) -> tuple[optuna.Study, list[int]]:
+    """Create the study, or load it to resume; returns (study, numbers of the interrupted trials re-enqueued)."""
+    store = open_storage(storage)
+    exists = name in {s.study_name for s in optuna.get_all_study_summaries(store)}
+    if exists and not resume:
+        raise ConfigError(f"A search named {name!r} already exists in {storage}. Pass resume=True (CLI --resume) "
+                          "to continue it, or give another out_dir.")
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=8)
+    study = optuna.create_study(storage=store, study_name=name, directions=["minimize", "maximize"],
+                                sampler=sampler, load_if_exists=True)
+    retried = []
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        store.set_trial_user_attr(frozen._trial_id, "interrupted", True)
+        store.set_trial_user_attr(frozen._trial_id, "record", {
+            "state": "fail", "error": "interrupted: the search stopped while this trial ran; it runs again"})
+        store.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
+        study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number}, skip_if_exists=False)
+        retried.append(frozen.number)
+    return study, retried
+
+
+def counted(study: optuna.Study) -> int:
+    """Trials that used budget: finished, stopped early or failed (not the ones a killed search interrupted)."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=COUNTED) if not t.user_attrs.get("interrupted"))
+
+
+def tell(study: optuna.Study, trial, record: dict, baseline_validation: float, max_loss: float) -> None:
+    """Tell Optuna one trial's outcome, once; the record (without the artifact) is kept as a user attribute."""
+    kept = {k: v for k, v in record.items() if k not in ("tflite", "traceback")}
+    trial.set_user_attr("record", _json_ready(kept))
+    if record.get("interrupted"):
+        trial.set_user_attr("interrupted", True)
+    if record["state"] == "complete":
+        loss_points = (baseline_validation - record["values"][1]) * 100.0
+        trial.set_constraint("validation_loss_over_budget", loss_points - max_loss)  # feasible when <= 0
+        study.tell(trial, record["values"])
+    elif record["state"] == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+# -- the loop ------------------------------------------------------------------------------------------------
+def run_trials(study, submit, trials: int | None, deadline: float | None, slots: int, baseline_validation: float,
+               max_loss: float, on_record=None, stop=None) -> dict:
+    """Ask, submit and tell until ``trials`` have counted, ``deadline`` (time.monotonic) passes or ``stop``
+    is set. ``submit(trial) -> (future, params)``; ``on_record(trial_number, record)`` after each tell.
+    Returns {'stopped': bool, 'timed_out': bool}."""
+    from distributed.scheduler import KilledWorker
+
+    inflight: dict = {}
+    stopped = timed_out = False
+
+    def budget_left() -> bool:
+        nonlocal timed_out
+        if deadline is not None and time.monotonic() >= deadline:
+            timed_out = True
+            return False
+        return trials is None or counted(study) + len(inflight) < trials
+
+    def launch() -> None:
+        trial = study.ask()
+        try:
+            future = submit(trial)
+        except Exception as exc:  # noqa: BLE001 (a trial that cannot start is a failed trial)
+            tell(study, trial, {"state": "fail", "error": f"{type(exc).__name__}: {exc}"}, 0.0, 0.0)
+            return
+        inflight[future] = trial
+
+    while True:
+        if stop is not None and stop.is_set():
+            stopped = True
+        while not stopped and len(inflight) < slots and budget_left():
+            launch()
+        if not inflight:
+            break
+        done = [future for future in inflight if future.done()]
+        if not done:
+            time.sleep(POLL_SECONDS)
+        if stop is not None and stop.is_set() and not stopped:
+            stopped = True
+        if stopped:
+            for future in list(inflight):
+                if future not in done:
+                    future.cancel()
+        for future in done:
+            trial = inflight.pop(future)
+            record = _outcome(future, KilledWorker)
+            tell(study, trial, record, baseline_validation, max_loss)
+            if on_record is not None:
+                on_record(trial.number, record)
+        if stopped:
+            for future in list(inflight):
+                trial = inflight.pop(future)
+                record = {"state": "fail", "error": "stopped: the search was stopped while this trial ran",
+                          "interrupted": True}
+                tell(study, trial, record, baseline_validation, max_loss)
+                if on_record is not None:
+                    on_record(trial.number, record)
+    return {"stopped": stopped, "timed_out": timed_out}
+
+
+def _outcome(future, killed_worker) -> dict:
+    try:
+        return future.result()
+    except killed_worker as exc:
+        return {"state": "fail", "error": f"a worker died running this trial, twice (KilledWorker: {exc})"}
+    except CancelledError:
+        return {"state": "fail", "error": "cancelled", "interrupted": True}
+    except Exception as exc:  # noqa: BLE001 (lost connections, unpicklable results: the trial failed)
+        return {"state": "fail", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+
+
+def unique_key(study_name: str, number: int) -> str:
+    return f"trial-{study_name}-{number}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,166 @@
+"""What a Dask worker runs: one trial (or one final seed) of the pipeline's stages, from the shared baseline.
+
+A job is a plain dict (settings as configs' dicts), so it pickles small; the baseline reaches the
+worker once as ``.keras`` bytes (scattered) and the data by name (the offline chain, on the worker)
+or scattered once. Both are cached per worker process, keyed by their content.
+
+The early-stopping rule (``should_stop``) is the search's pruner: after each fine-tune epoch it asks
+whether the trial can still end within the accuracy budget, given how much the finished trials
+recovered from the same point to their int8 result. See ``workbench.search.engine`` for why this
+is not one of Optuna's pruners.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import traceback
+
+import numpy as np
+
+from workbench.config import PruneConfig, QuantConfig, TrainConfig
+
+_CACHE: dict = {}  # per worker process: {"model:<sha>": keras.Model, "data:<key>": Dataset}
+SAFETY_POINTS = 0.2  # stop a trial only when it misses the budget by this much even after the best recovery seen
+MIN_FINISHED = 3  # finished trials needed before the rule stops anything
+
+
+def set_threads() -> int:
+    """TensorFlow's op threads follow the worker's share of the machine (``WORKBENCH_TF_THREADS``)."""
+    import tensorflow as tf
+
+    threads = int(os.environ.get("WORKBENCH_TF_THREADS", "0") or 0)
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+        except RuntimeError:  # TensorFlow already started in this process: its threads are set
+            pass
+    return threads
+
+
+def model_from_bytes(data: bytes):
+    key = "model:" + hashlib.sha256(data).hexdigest()
+    if key not in _CACHE:
+        from workbench.loading import load_user_model
+
+        _CACHE[key] = load_user_model(data, name="baseline.keras", max_bytes=max(len(data), 1))
+    return _CACHE[key]
+
+
+def dataset_for(spec):
+    """A Dataset: given (scattered), or loaded here by name, offline first ({'name', 'limit', 'seed'})."""
+    if not isinstance(spec, dict):
+        return spec
+    key = f"data:{spec['name']}:{spec.get('limit', 0)}"
+    if key not in _CACHE:
+        from workbench.data import load_dataset
+
+        data = load_dataset(spec["name"])
+        _CACHE[key] = data.subset(train=spec["limit"]) if spec.get("limit") else data
+    return _CACHE[key]
+
+
+def should_stop(epoch: int, epochs: int, accuracy: float, target: float, recovery: dict) -> bool:
+    """True when a trial, at ``accuracy`` after fine-tune epoch ``epoch`` of ``epochs``, cannot reach ``target``.
+
+    ``recovery[r]`` is the most a finished trial gained from r epochs before the end of its fine-tune to
+    its int8 validation accuracy (it may be negative: QAT and the pruning ramp usually cost accuracy).
+    """
+    remaining = epochs - epoch
+    gain = recovery.get(remaining, recovery.get(str(remaining)))
+    if gain is None or recovery.get("finished", 0) < MIN_FINISHED:
+        return False
+    return accuracy + gain + SAFETY_POINTS / 100.0 < target
+
+
+def run_job(job: dict, baseline: bytes, data_spec) -> dict:
+    """One trial: prune, fine-tune, QAT and export from the shared baseline, measured on validation
+    (and, for a final seed, on the test split). Never raises: a failure comes back as a record."""
+    started = time.perf_counter()
+    record = {"number": job.get("number"), "seed": job.get("seed", 0), "state": "fail", "intermediate": {},
+              "worker": f"{os.uname().nodename}:{os.getpid()}", "error": None}
+    try:
+        set_threads()
+        _run(job, baseline, data_spec, record)
+    except Exception as exc:  # the search goes on; the message is kept with the trial
+        record["state"] = "fail"
+        record["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        record["traceback"] = traceback.format_exc(limit=8)[-4000:]
+    record["seconds"] = {**record.get("seconds", {}), "total": time.perf_counter() - started}
+    return record
+
+
+def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
+    from workbench import stages
+
+    data = dataset_for(data_spec)
+    model = model_from_bytes(baseline)
+    training = {"finetune": TrainConfig.from_config(job["finetune"]), "qat": TrainConfig.from_config(job["qat"])}
+    run = stages.Run(data=data, model_name=job.get("model_name", model.name), prune=PruneConfig.from_config(job["prune"]),
+                     quant=QuantConfig.from_config(job["quant"]), training={**stages.DEFAULT_TRAINING, **training})
+    run.baseline = model
+    run.reports["baseline"] = {"trained_here": False, "epochs": None, "best_epoch": None,
+                               "rule": "the search's shared baseline"}
+    run.validation["baseline"] = float(job["baseline_validation"])
+    stages.check_settings(run, model)
+    stop = threading.Event()
+    epochs = training["finetune"].epochs
+    recovery = job.get("recovery") or {}
+
+    def on_record(rec: dict) -> None:
+        if rec.get("kind") == "epoch":
+            value = rec.get("val_accuracy")
+            if value is None or value != value:
+                return
+            epoch = int(rec["epoch"])  # 1-based
+            record["intermediate"][str(epoch)] = float(value)
+            if job.get("early_stop", True) and should_stop(epoch, epochs, float(value), job["target"], recovery):
+                record["stopped_at"] = epoch
+                stop.set()
+
+    stages.prune(run)
+    stages.fine_tune(run, on_record=on_record, stop=stop)
+    record["validation"] = dict(run.validation)
+    if stop.is_set():
+        record["state"] = "pruned"
+        record["seconds"] = dict(run.seconds)
+        return
+    stages.quantize(run)
+    stages.export(run)
+    record.update(state="complete", validation=dict(run.validation), seconds=dict(run.seconds),
+                  sizes={k: v for k, v in run.sizes.items() if k != "tensors"},
+                  sparsity=run.reports["prune"]["sparsity"], tflite=run.tflite,
+                  values=[int(run.sizes["gzip_bytes"]), float(run.validation["int8"])])
+    if job.get("split") == "test":
+        record["test"] = stages.measure(run, "test")
+
+
+def recovery_table(records: list[dict]) -> dict:
+    """``recovery[r]``: the most any finished trial gained from r fine-tune epochs before its end to its int8
+    validation accuracy; 'finished' counts the trials it was learned from."""
+    table: dict = {}
+    finished = 0
+    for rec in records:
+        if rec.get("state") != "complete" or not rec.get("intermediate"):
+            continue
+        finished += 1
+        final = rec["values"][1]
+        epochs = max(int(e) for e in rec["intermediate"])
+        for epoch, value in rec["intermediate"].items():
+            remaining = epochs - int(epoch)
+            table[remaining] = max(table.get(remaining, -np.inf), final - value)
+    return {**{r: float(v) for r, v in table.items()}, "finished": finished}
+
+
+def scan_layer(baseline: bytes, data_spec, layer: str, sparsities) -> list[dict]:
+    """The sensitivity of one layer (pruned alone, measured on validation), for the search's warm start."""
+    from workbench.pruning.sensitivity import sensitivity_scan
+
+    set_threads()
+    data = dataset_for(data_spec)
+    frame = sensitivity_scan(model_from_bytes(baseline), (data.x_val, data.y_val), sparsities=sparsities,
+                             layers=[layer])
+    return frame.to_dict(orient="records")
