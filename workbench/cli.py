@@ -1,12 +1,16 @@
-"""The ``workbench`` command: compress, evaluate, info."""
+"""The ``workbench`` command: compress, search, evaluate, info."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+DEFAULT_TRIALS = 30
 
 
 class UsageError(Exception):
@@ -114,6 +118,78 @@ def cmd_compress(args) -> int:
     return 0
 
 
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{what} takes whole numbers separated by commas. Received: {text!r}") from None
+
+
+def cmd_search(args) -> int:
+    from tqdm import tqdm
+
+    from workbench.config import TrainConfig
+    from workbench.search import SearchSpace, search
+
+    epochs = _ints(args.epochs, "--epochs")
+    if len(epochs) != 2:
+        raise UsageError(f"--epochs takes the least and most fine-tune epochs, e.g. 2,8. Received: {args.epochs!r}")
+    space = SearchSpace(finetune_epochs=tuple(epochs), qat_epochs=args.qat_epochs)
+    baseline = TrainConfig(epochs=args.baseline_epochs, learning_rate=1e-3, patience=args.patience, seed=args.seed)
+    if args.out is None and args.resume:
+        raise UsageError("--resume continues the search in an --out folder; give --out.")
+    model = args.model
+    if model.lower().endswith(".keras"):
+        from workbench.loading import load_user_model
+
+        model = load_user_model(model)
+    dataset = _dataset(args.dataset)
+    if args.limit:
+        from workbench.data import Dataset, load_dataset
+
+        dataset = (dataset if isinstance(dataset, Dataset) else load_dataset(dataset)).subset(train=args.limit)
+    if args.trials is None and args.minutes is None:
+        args.trials = DEFAULT_TRIALS
+    bar = tqdm(total=args.trials, desc="search", unit="trial", file=sys.stderr, disable=args.quiet)
+    seen = {"pruned": 0, "failed": 0}
+
+    def on_trial(number, record, trials):
+        bar.update(1)
+        seen["pruned"] += record["state"] == "pruned"
+        seen["failed"] += record["state"] == "fail"
+        within = trials[trials["within_budget"].astype(bool)]
+        best = f"{int(within['gzip_bytes'].min()):,} B" if len(within) else "none yet"
+        bar.set_postfix_str(f"stopped early {seen['pruned']}, failed {seen['failed']}, smallest within budget {best}")
+
+    try:
+        report = search(model, dataset, max_loss=args.max_loss, trials=args.trials, minutes=args.minutes,
+                        workers=args.workers, scheduler=args.scheduler, out_dir=args.out, space=space,
+                        baseline=baseline, seed=args.seed, final_seeds=_ints(args.final_seeds, "--final-seeds"),
+                        warm_start=not args.no_warm_start, resume=args.resume, storage=args.storage,
+                        on_trial=on_trial, on_status=lambda text: bar.set_description_str(f"search: {text}"))
+    except KeyboardInterrupt:
+        bar.close()
+        print("\ninterrupted: the study journal keeps every finished trial; run again with --resume to go on.",
+              file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    front = report.pareto
+    if len(front):
+        rows = [(int(r.trial), f"{int(r.gzip_bytes):,}", f"{r.ratio:.1f}x", f"{r.val_accuracy:.2%}",
+                 f"{r.loss_points:+.2f}", "yes" if r.within_budget else "no") for r in front.itertuples()]
+        print(_table(rows, ["trial", "gzip bytes", "ratio", "validation", "loss (points)", "within budget"]))
+        print()
+    print(report.summary())
+    if report.pick is not None:
+        configs = report.pick_configs()
+        print(f"\nlayer sparsity: {configs['prune'].layer_sparsity}\nweight bits: {configs['quant'].layer_weight_bits}")
+    if report.files:
+        print(f"\nwrote {args.out}: " + ", ".join(os.path.relpath(f, args.out) for k, f in report.files.items()
+                                                 if "sha" not in k))
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from workbench.errors import ModelError
     from workbench.export.tflite import evaluate_tflite, interpreter
@@ -189,6 +265,30 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default=None, help="folder for model_int8.tflite, model_pruned.keras, report.json")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=cmd_compress)
+    s = sub.add_parser("search", help="find the smallest int8 model within an accuracy budget (Optuna on Dask)")
+    s.add_argument("--model", default="lenet5", help="lenet5, lenet5_classic, mobilenet_v1 or a trained .keras file")
+    s.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist, an .npz or a folder of class subfolders")
+    s.add_argument("--max-loss", type=float, default=0.3,
+                   help="validation accuracy the pick may lose against the baseline, in points")
+    s.add_argument("--trials", type=int, default=None, help=f"trials to run (default {DEFAULT_TRIALS} without --minutes; with --minutes, whichever ends first)")
+    s.add_argument("--minutes", type=float, default=None, help="no trial starts after this many minutes")
+    s.add_argument("--workers", type=int, default=None, help="worker processes on this machine (default: one per core)")
+    s.add_argument("--scheduler", default=None,
+                   help="address of an existing Dask scheduler, e.g. tcp://host:8786 (default: "
+                        "$DASK_SCHEDULER_ADDRESS, else a local cluster on 127.0.0.1); trusted clusters only")
+    s.add_argument("--out", default=None, help="folder for the journal, pareto.csv, trials.csv, pick/, search_report.json")
+    s.add_argument("--resume", action="store_true", help="continue the search in --out (its journal)")
+    s.add_argument("--storage", default=None, help="an RDB URL for a shared study (sqlite:///..., postgresql://...)")
+    s.add_argument("--epochs", default="2,8", help="least,most fine-tune epochs of a trial")
+    s.add_argument("--qat-epochs", type=int, default=1)
+    s.add_argument("--baseline-epochs", type=int, default=40)
+    s.add_argument("--patience", type=int, default=4)
+    s.add_argument("--final-seeds", default="0,1,2", help="seeds of the pick's final runs on the test split")
+    s.add_argument("--no-warm-start", action="store_true", help="skip the sensitivity scan's first trials")
+    s.add_argument("--limit", type=int, default=0, help="use at most this many training images (0 = all)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_search)
     e = sub.add_parser("evaluate", help="accuracy of an int8 .tflite on a dataset's test split")
     e.add_argument("file")
     e.add_argument("--dataset", default="mnist", help="a dataset name, an .npz or a folder (its test split is used)")

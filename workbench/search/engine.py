@@ -133,8 +133,8 @@ def tell(study: optuna.Study, trial, record: dict, baseline_validation: float, m
     if record.get("interrupted"):
         trial.set_user_attr("interrupted", True)
     if record["state"] == "complete":
-        loss_points = (baseline_validation - record["values"][1]) * 100.0
-        trial.set_constraint("validation_loss_over_budget", loss_points - max_loss)  # feasible when <= 0
+        loss = round((baseline_validation - record["values"][1]) * 100.0, 9)  # as report.loss_points
+        trial.set_constraint("validation_loss_over_budget", loss - max_loss)  # feasible when <= 0
         study.tell(trial, record["values"])
     elif record["state"] == "pruned":
         study.tell(trial, state=TrialState.PRUNED)

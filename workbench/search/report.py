@@ -26,14 +26,19 @@ def trials_frame(study, baseline_validation: float, max_loss: float) -> pd.DataF
                "error": record.get("error")}
         if t.state == TrialState.COMPLETE:
             gzip_bytes, val = t.values
-            loss = (baseline_validation - val) * 100.0
+            loss = loss_points(baseline_validation, val)
             row.update(gzip_bytes=int(gzip_bytes), val_accuracy=float(val), loss_points=loss,
                        ratio=(record.get("sizes") or {}).get("compression_ratio", np.nan),
-                       within_budget=bool(loss <= max_loss + 1e-9))
+                       within_budget=bool(loss <= max_loss))
         row.update({f"param:{k}": v for k, v in t.params.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame if len(frame) else pd.DataFrame(columns=TRIAL_COLUMNS)
+
+
+def loss_points(baseline: float, accuracy: float) -> float:
+    """Accuracy lost against the baseline, in percentage points (rounded past float noise: 3.0, not 3.0000000000000027)."""
+    return round((baseline - accuracy) * 100.0, 9)
 
 
 def pareto_mask(gzip_bytes, accuracy) -> np.ndarray:

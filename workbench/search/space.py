@@ -166,6 +166,6 @@ def warm_start_sparsities(scan, tolerance_points: float) -> dict:
     chosen = {}
     for name, rows in scan.groupby("layer", sort=False):
         reference = float(rows["accuracy"].max())
-        ok = rows[(reference - rows["accuracy"]) * 100.0 <= tolerance_points]
+        ok = rows[(reference - rows["accuracy"]) * 100.0 <= tolerance_points + 1e-9]
         chosen[name] = float(ok["sparsity"].max()) if len(ok) else 0.0
     return chosen

@@ -1,0 +1,302 @@
+"""workbench.search: a tiny search on real Dask workers (LeNet-5, 1,000 bundled digits, 1 fine-tune epoch).
+
+Checked: the Pareto front against a brute force over the stored trials, the pick against the budget,
+compress() reproducing the pick, a trial that raises, a worker killed mid-trial, and a client killed
+mid-search then resumed. Units of the space, the stopping rule and the front run without a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import optuna
+import pytest
+
+from workbench.config import PruneConfig, QuantConfig, TrainConfig
+from workbench.errors import ConfigError
+from workbench.search import SearchSpace, pareto_mask
+from workbench.search.engine import open_study
+from workbench.search.space import warm_start_sparsities
+from workbench.search.trial import recovery_table, should_stop
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = SearchSpace(finetune_epochs=(1, 1), qat_epochs=0, activation_bits=(8,))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(mnist):
+    return mnist.subset(train=1000, validation=300, test=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_baseline(tiny_data):
+    from workbench.models import lenet5
+    from workbench.train import fit
+
+    model = lenet5()
+    fit(model, (tiny_data.x_train, tiny_data.y_train), TrainConfig(epochs=3, learning_rate=2e-3))
+    return model
+
+
+# -- units -----------------------------------------------------------------------------------------------------
+def test_pareto_mask_matches_a_brute_force(rng):
+    size, acc = rng.integers(1, 20, 60), rng.integers(0, 10, 60) / 10
+    keep = pareto_mask(size, acc)
+    for i in range(60):
+        beaten = any(size[j] <= size[i] and acc[j] >= acc[i] and (size[j] < size[i] or acc[j] > acc[i])
+                     for j in range(60))
+        assert keep[i] == (not beaten)
+    assert keep.any()
+
+
+def test_space_maps_parameters_to_configs_that_round_trip():
+    space = SearchSpace(clusters=(0, 16))
+    params = space.params_for({"conv1": 0.5, "fc1": 0.999}, bits={"conv1": 8, "fc1": 4}, activation_bits=8,
+                              finetune_epochs=3, learning_rate=5e-4)
+    assert params["density:fc1"] == pytest.approx(0.005)  # clipped into the space (99.5% at most)
+    configs = space.configs(params, seed=2)
+    assert configs["prune"].layer_sparsity == {"conv1": 0.5, "fc1": 0.995}
+    assert configs["quant"].layer_weight_bits == {"conv1": 8, "fc1": 4}
+    assert configs["finetune"] == TrainConfig(epochs=3, learning_rate=5e-4, seed=2)
+    for key, cls in (("prune", PruneConfig), ("quant", QuantConfig), ("finetune", TrainConfig)):
+        assert cls.from_json(configs[key].to_json()) == configs[key]
+    assert SearchSpace.from_json(space.to_json()) == space
+
+
+def test_space_samples_density_on_a_log_scale_within_bounds():
+    space = SearchSpace()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    densities = []
+    for _ in range(400):
+        trial = study.ask()
+        params = space.sample(trial, ["conv1", "fc1"])
+        study.tell(trial, 0.0)
+        densities.append(params["density:fc1"])
+        assert params["bits:conv1"] in space.weight_bits and 2 <= params["finetune_epochs"] <= 8
+    densities = np.array(densities)
+    assert densities.min() >= 0.005 and densities.max() <= 1.0
+    assert 0.35 < np.mean(densities < 0.07) < 0.65  # log-uniform: half the mass below sqrt(0.005)
+
+
+@pytest.mark.parametrize("bad", [dict(min_density=0), dict(min_density=0.5, max_density=0.1),
+                                 dict(weight_bits=(1, 4)), dict(weight_bits=[]), dict(finetune_epochs=(3, 1)),
+                                 dict(learning_rate=(0, 1e-3)), dict(layers="fc9x", exclude=5)])
+def test_space_refuses_bad_settings(bad):
+    with pytest.raises(ConfigError, match="Received"):
+        SearchSpace(**bad)
+
+
+def test_warm_start_takes_the_largest_sparsity_within_the_tolerance():
+    import pandas as pd
+
+    scan = pd.DataFrame({"layer": ["a"] * 4 + ["b"] * 4, "sparsity": [0, 0.5, 0.9, 0.99] * 2,
+                         "accuracy": [0.98, 0.978, 0.97, 0.5, 0.98, 0.90, 0.80, 0.2]})
+    assert warm_start_sparsities(scan, 0.5) == {"a": 0.5, "b": 0.0}
+    assert warm_start_sparsities(scan, 1.0) == {"a": 0.9, "b": 0.0}
+
+
+def test_the_stopping_rule_learns_from_finished_trials():
+    records = [{"state": "complete", "values": [1, 0.90], "intermediate": {"1": 0.80, "2": 0.89}},
+               {"state": "complete", "values": [1, 0.95], "intermediate": {"1": 0.93, "2": 0.96}},
+               {"state": "complete", "values": [1, 0.97], "intermediate": {"1": 0.96, "2": 0.975}},
+               {"state": "pruned", "values": None, "intermediate": {"1": 0.1}}]
+    table = recovery_table(records)
+    assert table["finished"] == 3
+    assert table[1] == pytest.approx(0.10) and table[0] == pytest.approx(0.01)
+    # 0.80 + 0.10 recovery reaches 0.90: keep; 0.70 cannot reach 0.90 even with the best recovery: stop.
+    assert not should_stop(1, 2, 0.80, 0.90, table)
+    assert should_stop(1, 2, 0.70, 0.90, table)
+    assert not should_stop(1, 2, 0.10, 0.90, recovery_table(records[:2]))  # too few finished trials to judge
+
+
+def test_resume_marks_running_trials_failed_and_runs_them_again(tmp_path):
+    journal = str(tmp_path / "j.log")
+    study, _ = open_study(journal, "s", 0, resume=False)
+    done = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study.tell(done, [1.0, 0.5])
+    running = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # the client dies here
+    with pytest.raises(ConfigError, match="resume"):
+        open_study(journal, "s", 0, resume=False)
+    study, retried = open_study(journal, "s", 0, resume=True)
+    assert retried == [running.number]
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "FAIL", "WAITING"]
+    assert study.trials[2].params == {} and study.trials[2].user_attrs["retry_of"] == running.number
+
+
+def test_search_refuses_bad_budgets_before_any_work(tiny_data):
+    import workbench as wb
+
+    for kwargs in (dict(trials=None, minutes=None), dict(trials=0), dict(max_loss=-1), dict(workers=0),
+                   dict(minutes=float("nan")), dict(final_seeds=())):
+        with pytest.raises(ConfigError, match="Received"):
+            wb.search("lenet5", tiny_data, **{"trials": 2, **kwargs})
+
+
+# -- on a cluster ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_search(tiny_data, tiny_baseline, tmp_path_factory):
+    import workbench as wb
+
+    out = tmp_path_factory.mktemp("search") / "out"
+    seen = []
+    report = wb.search(tiny_baseline, tiny_data, max_loss=3.0, trials=5, workers=2, out_dir=out, space=TINY,
+                       final_seeds=(0,), on_trial=lambda n, rec, frame: seen.append((n, rec["state"])))
+    return report, out, seen
+
+
+def stored_trials(journal: pathlib.Path) -> list:
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage).trials
+
+
+@pytest.mark.slow
+def test_a_tiny_search_finishes_with_a_non_dominated_front(tiny_search):
+    report, out, seen = tiny_search
+    assert report.counts["total"] == 5 and len(seen) == 5 and len({n for n, _ in seen}) == 5
+    assert report.counts["complete"] >= 3, report.trials[["trial", "state", "error"]]
+    trials = stored_trials(out / "study.journal")  # the published journal, read back with Optuna itself
+    assert sum(1 for t in trials if t.user_attrs.get("warm_start") is not None) == 3  # from the sensitivity scan
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    front = {t.number for t in done
+             if not any(o.values[0] <= t.values[0] and o.values[1] >= t.values[1] and o.values != t.values
+                        for o in done)}
+    assert set(report.pareto["trial"]) == front
+    csv = (out / "pareto.csv").read_text().splitlines()
+    assert len(csv) == len(front) + 1 and csv[0].startswith("trial,state,gzip_bytes")
+    assert json.loads((out / "search_report.json").read_text())["counts"]["total"] == 5
+
+
+@pytest.mark.slow
+def test_the_pick_is_the_smallest_trial_within_the_budget(tiny_search):
+    report, out, _ = tiny_search
+    assert report.pick is not None, report.trials
+    feasible = report.trials[(report.trials["state"] == "complete") & (report.trials["loss_points"] <= 3.0)]
+    assert report.pick["loss_points"] <= 3.0
+    assert report.pick["gzip_bytes"] == feasible["gzip_bytes"].min()
+    final = report.pick["test"]
+    assert final["seeds"] == [0] and 0 <= final["int8"]["mean"] <= 1
+    lo, hi = final["ci95"][0]
+    assert lo <= final["int8"]["mean"] <= hi
+    artifact = (out / "pick" / "model_int8.tflite").read_bytes()
+    pick_report = json.loads((out / "pick" / "report.json").read_text())
+    import hashlib
+
+    assert hashlib.sha256(artifact).hexdigest() == pick_report["tflite_sha256"]
+    assert pick_report["settings"]["prune"]["layer_sparsity"] == report.pick_configs()["prune"].layer_sparsity
+
+
+@pytest.mark.slow
+def test_compress_with_the_picks_configs_reproduces_its_size(tiny_search, tiny_data, tiny_baseline):
+    import workbench as wb
+
+    report, _, _ = tiny_search
+    configs = report.pick_configs()
+    again = wb.compress(tiny_baseline, tiny_data, prune=configs["prune"], quant=configs["quant"],
+                        finetune=configs["finetune"], qat=configs["qat"])
+    assert abs(again.sizes["gzip_bytes"] - report.pick["gzip_bytes"]) <= 0.03 * report.pick["gzip_bytes"]
+    assert again.settings["prune"]["layer_sparsity"] == configs["prune"].layer_sparsity
+
+
+@pytest.mark.slow
+def test_a_failing_trial_and_a_killed_worker_cost_one_trial_each(tiny_data, tiny_baseline, tmp_path):
+    """On a cluster of the test's own (reached by address, as a real cluster would be): trial 1 raises on
+    its worker, and a worker process is killed while trials run. The study still tells every trial once."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    import workbench as wb
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, env={"WORKBENCH_TF_THREADS": "1"})
+    client = Client(cluster)
+    try:
+        client.run(_raise_in_trial, 1)
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def on_trial(number, record, frame):
+            if record["state"] == "fail" and not killed:  # trial 1 failed: kill a worker mid-way through the next
+                killed.append(pids[0])
+                threading.Timer(4.0, os.kill, (pids[0], signal.SIGKILL)).start()
+
+        report = wb.search(tiny_baseline, tiny_data, max_loss=3.0, trials=5, scheduler=cluster.scheduler_address,
+                           space=TINY, warm_start=False, final_seeds=(0,), on_trial=on_trial)
+    finally:
+        client.close()
+        cluster.close()
+    trials = report.trials.set_index("trial")
+    assert killed and len(trials) == 5 and trials.index.is_unique
+    assert trials.loc[1, "state"] == "fail" and "injected failure" in trials.loc[1, "error"]
+    assert set(trials["state"]) <= {"complete", "fail", "pruned"}
+    assert report.counts["complete"] + report.counts["fail"] + report.counts["pruned"] == 5
+    others = trials.drop(index=1)
+    lost = others[others["state"] == "fail"]
+    assert all("KilledWorker" in e for e in lost["error"]), lost  # a death costs at most that trial
+
+
+def _raise_in_trial(number: int) -> None:
+    """Run on every worker: make trial ``number`` raise (as a bug in a stage would)."""
+    from workbench.search import trial
+
+    original = trial._run
+
+    def failing(job, baseline, data_spec, record):
+        if job["number"] == number:
+            raise RuntimeError("injected failure")
+        return original(job, baseline, data_spec, record)
+
+    trial._run = failing
+
+
+CLI_SEARCH = ["-m", "workbench.cli", "search", "--model", "lenet5", "--dataset", "{data}", "--trials", "5",
+              "--workers", "2", "--epochs", "1,1", "--qat-epochs", "0", "--baseline-epochs", "2", "--patience", "0",
+              "--final-seeds", "0", "--no-warm-start", "--max-loss", "5", "--out", "{out}", "--quiet"]
+
+
+@pytest.mark.slow
+def test_a_killed_client_resumes_and_keeps_its_finished_trials(tiny_data, tmp_path):
+    data = tmp_path / "tiny.npz"
+    np.savez(data, x_train=tiny_data.x_train, y_train=tiny_data.y_train, x_test=tiny_data.x_test,
+             y_test=tiny_data.y_test)
+    out = tmp_path / "out"
+    argv = [sys.executable] + [a.format(data=data, out=out) for a in CLI_SEARCH]
+    env = {**os.environ, "WORKBENCH_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    journal = tmp_path / ".out.study.journal"
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and any(json.loads(line).get("state") == 1  # a trial finished: TrialState.COMPLETE
+                                    for line in journal.read_text().splitlines() if line.strip().endswith("}")):
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the client and its local cluster, mid-search
+    proc.wait()
+    before = {t.number: t for t in stored_trials(journal)}
+    finished = {n for n, t in before.items() if t.state == optuna.trial.TrialState.COMPLETE}
+    assert finished and not out.exists()  # nothing published by the killed run
+    done = subprocess.run(argv + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "search_report.json").read_text())
+    states = {row["trial"]: row["state"] for row in report["trials"]}
+    assert finished <= {n for n, s in states.items() if s == "complete"}
+    assert report["settings"]["retried_after_resume"], "the kill should have caught trials running"
+    counted = [n for n, t in states.items() if n not in report["settings"]["retried_after_resume"]]
+    assert len(counted) == 5 and report["counts"]["interrupted"] == len(report["settings"]["retried_after_resume"])
+    front = {row["trial"] for row in report["pareto"]}
+    best = min((row for row in report["trials"] if row["state"] == "complete"), key=lambda r: r["gzip_bytes"])
+    assert best["trial"] in front
