@@ -136,7 +136,7 @@ def test_search_refuses_bad_budgets_before_any_work(tiny_data):
     import workbench as wb
 
     for kwargs in (dict(trials=None, minutes=None), dict(trials=0), dict(max_loss=-1), dict(workers=0),
-                   dict(minutes=float("nan")), dict(final_seeds=())):
+                   dict(minutes=float("nan")), dict(final_seeds=(-1,))):
         with pytest.raises(ConfigError, match="Received"):
             wb.search("lenet5", tiny_data, **{"trials": 2, **kwargs})
 

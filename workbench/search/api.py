@@ -37,7 +37,7 @@ def _check(max_loss, trials, minutes, workers, final_seeds) -> None:
         raise ConfigError(f"minutes must be a number in (0, 10080]. Received: minutes={minutes!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 512):
         raise ConfigError(f"workers must be a whole number from 1 to 512. Received: workers={workers!r}")
-    if not final_seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in final_seeds):
+    if not isinstance(final_seeds, (list, tuple)) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in final_seeds):
         raise ConfigError(f"final_seeds must be a list of whole numbers >= 0. Received: final_seeds={final_seeds!r}")
 
 
@@ -46,7 +46,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
            space: SearchSpace | None = None, baseline: TrainConfig | None = None, seed: int = 0,
            final_seeds=(0, 1, 2), warm_start: bool = True, resume: bool = False, storage: str | None = None,
            model_kwargs: dict | None = None, on_trial: Callable | None = None, on_status: Callable | None = None,
-           stop: threading.Event | None = None) -> reports.SearchReport:
+           on_start: Callable | None = None, stop: threading.Event | None = None) -> reports.SearchReport:
     """Search per-layer sparsity and bits for the smallest int8 ``.tflite`` within ``max_loss`` points.
 
     Args:
@@ -63,13 +63,16 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         space: what to search (default: every prunable layer's density and bits, activation bits,
             fine-tune epochs and learning rate).
         baseline: how to train a zoo model's baseline (default: the pipeline's, to convergence).
-        final_seeds: the pick is fine-tuned, quantized and measured on the test split once per seed.
+        final_seeds: the pick is fine-tuned, quantized and measured on the test split once per seed (empty:
+            not measured on test, as in the Studio, which works on the validation split).
         warm_start: enqueue trials from a per-layer sensitivity scan (on validation) first.
         resume: continue the study in ``out_dir``'s journal (or ``storage``): finished trials are kept and
             the ones a killed search left running run again.
         storage: an RDB URL (``sqlite:///…``, ``postgresql://…``) for a shared study.
         on_trial: called as ``on_trial(number, record, report_so_far)`` after each trial.
         on_status: called with a short status text as phases start.
+        on_start: called once the cluster is up, with {'dashboard': link or None, 'workers': n, 'layers': [...],
+            'baseline_validation': accuracy}.
         stop: when set, no trial starts, running ones are cancelled, and the report holds what finished.
 
     Returns:
@@ -115,6 +118,8 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
     with engine.dask_client(workers, scheduler) as client:
         dashboard = engine.dashboard_link(client)
         slots = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+        if on_start is not None:
+            on_start({"dashboard": dashboard, "workers": slots, "layers": layers, "baseline_validation": base_val})
         base_future = client.scatter(baseline_bytes, broadcast=True)
         data_future = {"name": data_spec} if data_spec else client.scatter(run.data, broadcast=True)
         t0 = time.perf_counter()
@@ -162,7 +167,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         front = reports.pareto_front(trials_table)
         number = reports.pick_trial(front)
         pick, artifact = None, None
-        if number is not None and not outcome["stopped"]:
+        if number is not None and not outcome["stopped"] and final_seeds:
             status(f"measuring the pick (trial {number}) on the test split, seeds {list(final_seeds)}")
             t0 = time.perf_counter()
             params = study.trials[number].params
@@ -185,7 +190,8 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             pick = {"trial": number, "params": params, "configs": space.configs(params, seed=seed),
                     "gzip_bytes": int(row["gzip_bytes"]), "ratio": float(row["ratio"]),
                     "val_accuracy": float(row["val_accuracy"]), "loss_points": float(row["loss_points"]),
-                    "test": None, "note": "the search was stopped: the pick was not measured on the test split"}
+                    "test": None, "note": ("the search was stopped: " if outcome["stopped"] else "no final seeds: ")
+                    + "the pick was not measured on the test split"}
 
     seconds["total"] = time.perf_counter() - started
     result = reports.SearchReport(

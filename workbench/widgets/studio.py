@@ -11,6 +11,7 @@ from workbench.models.zoo import MODELS
 from workbench.runs_table import runs_frame
 from workbench.widgets.dashboard import Dashboard
 from workbench.widgets.loading import SessionLoader
+from workbench.widgets.search_panel import SearchPanel
 from workbench.widgets.state import SessionState
 
 STYLE = {"description_width": "60px"}
@@ -36,6 +37,7 @@ class Studio:
         if load:
             self.loader.load_now(model, dataset)
         self.dashboard = Dashboard(self.state)
+        self.search = SearchPanel(self.state)
         self._show_header()
 
     def _on_upload(self, change):
@@ -75,7 +77,7 @@ class Studio:
     def widget(self):
         top = w.HBox([self.model_picker, self.data_picker, self.load_button, self.upload])
         return w.VBox([w.HTML("<h2>CNN Compression Studio</h2>"), top, self.header, self.dashboard.widget,
-                       self.runs_table])
+                       self.runs_table, self.search.widget])
 
     def _ipython_display_(self):
         from IPython.display import display
