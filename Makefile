@@ -48,11 +48,18 @@ app: $(STAMP)
 		--MappingKernelManager.cull_interval=60 --MappingKernelManager.cull_idle_timeout=300 \
 		--MappingKernelManager.cull_connected=False
 
-# Benchmarks: all rows, or one with `make bench ROW=lenet5-mnist`; writes bench/results and bench/RESULTS.md.
+# Benchmarks: all rows, or one with `make bench ROW=lenet5-mnist` (auto-* rows run the automatic search, within
+# their wall-time budget); writes bench/results and bench/RESULTS.md. `make bench ROW=search-scaling` measures
+# 1 against 2 search workers.
 ROW ?=
 bench: setup
-	@for row in $(or $(ROW),$$($(PY) bench/rows.py)); do \
-		echo "== $$row"; WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/run.py $$row || exit 1; \
+	@for row in $(or $(ROW),$$($(PY) bench/rows.py) $$($(PY) bench/search_rows.py) search-scaling); do \
+		echo "== $$row"; \
+		case $$row in \
+			auto-*) WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/search_run.py $$row || exit 1;; \
+			search-scaling) WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/search_scaling.py || exit 1;; \
+			*) WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/run.py $$row || exit 1;; \
+		esac; \
 	done
 	@if [ -z "$(ROW)" ]; then WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/widget_latency.py; fi
 	$(PY) bench/tables.py

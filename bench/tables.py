@@ -145,6 +145,9 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
         lines += ["", f"Widget latency, kernel side (bench/widget_latency.py, one sparsity-slider move on LeNet-5, "
                       f"{latency['moves']} moves): p50 {latency['p50_s']:.3f} s, p95 {latency['p95_s']:.3f} s. "
                       "It is not what a browser user feels: that adds the page's rendering."]
+    from search_tables import search_markdown
+
+    lines += search_markdown(results)
     anchors = load_anchor_results()
     if anchors:
         lines += ["", "## Reference: tfmot on the same splits", "", *anchor_lines(anchors)]

@@ -1,0 +1,39 @@
+"""The automatic-search rows of `make bench`: each searches within a fixed wall-time budget, then measures
+its pick on the test split over 3 seeds, next to the hand-tuned row of bench/rows.py under the same
+baseline rules (early stopping on the validation split, same epochs and patience).
+
+The budget counts the whole row (baseline, sensitivity scan, trials, final seeds): trials stop starting
+``reserve_minutes`` before it ends, leaving time for the final runs.
+"""
+
+from __future__ import annotations
+
+from rows import ROWS
+
+AUTO_ROWS = {
+    "auto-lenet5-mnist": {
+        "model": "lenet5", "dataset": "mnist", "model_kwargs": {}, "hand_row": "lenet5-mnist",
+        "baseline": ROWS["lenet5-mnist"]["baseline"], "max_loss": 0.3, "budget_minutes": 60, "reserve_minutes": 8,
+        "workers": 2, "space": {"finetune_epochs": [4, 14], "learning_rate": [2e-4, 2e-3], "qat_epochs": 2,
+                                "frequency": 25},
+        "goal": {"ratio": 64.0, "max_loss_points": 0.3},
+    },
+    "auto-lenet5-fashion": {
+        "model": "lenet5", "dataset": "fashion_mnist", "model_kwargs": {}, "hand_row": "lenet5-fashion",
+        "baseline": ROWS["lenet5-fashion"]["baseline"], "max_loss": 0.5, "budget_minutes": 60,
+        "reserve_minutes": 10, "workers": 2,
+        "space": {"finetune_epochs": [1, 4], "learning_rate": [2e-4, 2e-3], "qat_epochs": 1, "frequency": 100},
+        "goal": {"ratio": 56.0, "max_loss_points": 0.5},
+    },
+    "auto-mobilenet-fashion": {
+        "model": "mobilenet_v1", "dataset": "fashion_mnist", "model_kwargs": {"alpha": 1.0, "image_size": 32},
+        "hand_row": "mobilenet-fashion", "limit": 20000, "baseline": ROWS["mobilenet-fashion"]["baseline"],
+        "max_loss": 1.0, "budget_minutes": 120, "reserve_minutes": 25, "workers": 2,
+        "space": {"finetune_epochs": [1, 3], "learning_rate": [1e-4, 1e-3], "qat_epochs": 1, "frequency": 20,
+                  "exclude": ["conv1"] + [f"conv_dw_{i}" for i in range(1, 14)]},
+        "goal": {"ratio": 13.0, "max_loss_points": 1.0},
+    },
+}
+
+if __name__ == "__main__":
+    print(" ".join(AUTO_ROWS))

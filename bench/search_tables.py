@@ -1,0 +1,91 @@
+"""The RESULTS.md sections of the automatic search: auto rows next to their hand-tuned rows, and the
+1 -> 2 worker scaling (bench/search_scaling.py). Written from bench/results/*.json only."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def load_auto_results(folder: pathlib.Path = RESULTS) -> dict:
+    from search_rows import AUTO_ROWS
+
+    return {name: json.loads((folder / f"{name}.json").read_text())
+            for name in AUTO_ROWS if (folder / f"{name}.json").is_file()}
+
+
+def auto_lines(auto: dict, hand: dict) -> list[str]:
+    lines = ["| row | budget | trials (finished / stopped early / failed) | trials per hour | pick: validation loss "
+             "| pick on test: Δ points (3 seeds) | pick: ratio | hand-tuned row: Δ, ratio | goal |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in auto.items():
+        s, spec = r["search"], r["spec"]
+        c, pick = s["counts"], s["pick"]
+        other = hand.get(spec["hand_row"])
+        other_text = (f"{other['summary']['delta_points']['mean']:+.2f} ± {other['summary']['delta_points']['std']:.2f}, "
+                      f"{other['summary']['ratio']['mean']:.1f}×" if other else "not run")
+        budget = f"{r['budget_minutes']:.0f} min" + (" (reduced)" if r.get("reduced") else "")
+        goal = f"≥{spec['goal']['ratio']:.0f}× at ≥−{spec['goal']['max_loss_points']} {'✓' if r['goal_met'] else '✗'}"
+        if pick and pick.get("test"):
+            t = pick["test"]
+            pick_text = (f"{pick['loss_points']:+.2f} | {t['delta_points']['mean']:+.2f} ± {t['delta_points']['std']:.2f} "
+                         f"| **{t['ratio']['mean']:.1f}×**")
+        else:
+            pick_text = "no trial within the budget | – | –"
+        lines.append(f"| {name} | {budget}, {s['settings']['workers']} workers | {c['complete']} / {c['pruned']} / "
+                     f"{c['fail']} | {r['trials_per_hour']:.0f} | {pick_text} | {other_text} | {goal} |")
+    return lines
+
+
+def pick_lines(auto: dict) -> list[str]:
+    lines = []
+    for name, r in auto.items():
+        pick = r["search"]["pick"]
+        if not pick:
+            continue
+        settings = pick["settings"]
+        lines.append(f"- **{name}** pick (trial {pick['trial']}): sparsity "
+                     f"`{json.dumps(settings['prune']['layer_sparsity'])}`, weight bits "
+                     f"`{json.dumps(settings['quant']['layer_weight_bits'])}`, activation bits "
+                     f"{settings['quant']['activation_bits']}, fine-tune {settings['finetune']['epochs']} epochs at "
+                     f"{settings['finetune']['learning_rate']:.2g}, QAT {settings['qat']['epochs']} epochs.")
+    return lines
+
+
+def scaling_lines(folder: pathlib.Path = RESULTS) -> list[str]:
+    path = folder / "search_scaling.json"
+    if not path.is_file():
+        return []
+    s = json.loads(path.read_text())
+    runs = {r["workers"]: r for r in s["runs"]}
+    lines = [f"Same search ({s['description']}), run with 1 then 2 workers in one process run on this "
+             f"{s['machine']} machine:", ""]
+    for workers, r in sorted(runs.items()):
+        lines.append(f"- {workers} worker{'s' if workers > 1 else ''} ({r['tf_threads']} TensorFlow threads each): "
+                     f"{r['trials']} trials in {r['seconds']:.0f} s, **{r['trials_per_hour']:.0f} trials per hour**")
+    if 1 in runs and 2 in runs:
+        lines.append(f"- speed-up of 2 workers over 1: **{runs[2]['trials_per_hour'] / runs[1]['trials_per_hour']:.2f}×**")
+    lines += ["", s["estimate"]]
+    return lines
+
+
+def search_markdown(hand: dict) -> list[str]:
+    auto = load_auto_results()
+    scaling = scaling_lines()
+    if not auto and not scaling:
+        return []
+    lines = ["", "## Automatic search (workbench.search)", "",
+             "Each auto row searches per-layer sparsity and weight bits (plus activation bits, fine-tune epochs and "
+             "learning rate) with Optuna on a local Dask cluster, judging trials on the validation split only, "
+             "within a fixed wall-time budget; its pick is then fine-tuned, quantized and measured on the test "
+             "split over 3 seeds, from the same baseline (trained once, with the hand-tuned row's rules).", ""]
+    if auto:
+        lines += auto_lines(auto, hand) + ["", *pick_lines(auto)]
+    else:
+        lines += ["No auto row has run yet (`.venv/bin/python bench/search_run.py auto-lenet5-mnist`)."]
+    if scaling:
+        lines += ["", "### Scaling: 1 and 2 workers", "", *scaling_lines()]
+    return lines
