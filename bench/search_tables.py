@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import pathlib
 
+from search_rows import AUTO_ROWS
+
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 
 def load_auto_results(folder: pathlib.Path = RESULTS) -> dict:
-    from search_rows import AUTO_ROWS
-
     return {name: json.loads((folder / f"{name}.json").read_text())
             for name in AUTO_ROWS if (folder / f"{name}.json").is_file()}
 

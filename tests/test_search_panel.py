@@ -42,10 +42,11 @@ def test_clicking_a_point_applies_its_settings_and_its_model(panel):
     from plotly.callbacks import Points
 
     state, search = panel.state.session, panel.state
+    panel.widget  # displayed: the view's figure is now a FigureWidget with click handlers, as on the page
     points = panel.view.figure.data[0]
     number = int(points.customdata[-1])
-    panel.view._clicked(points, Points(point_inds=[len(points.customdata) - 1], xs=[points.x[-1]], ys=[points.y[-1]],
-                                       trace_name="trials", trace_index=0), None)
+    points._dispatch_on_click(Points(point_inds=[len(points.customdata) - 1], xs=[points.x[-1]], ys=[points.y[-1]],
+                                     trace_name="trials", trace_index=0), None)
     configs = search.space.configs(search.params[number])
     assert state.error == ""
     assert state.layer_sparsity == pytest.approx(configs["prune"].layer_sparsity)

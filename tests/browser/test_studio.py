@@ -154,3 +154,19 @@ def test_polynomial_fine_tune_ends_at_the_sparsities_the_sliders_show(page, voil
     assert round(shown["conv1"], 3) == 0.0 and round(shown["fc2"], 3) == 0.0, shown
     for name, value in (("conv2", "40%"), ("fc1", "80%")):
         assert _slider(page, name).locator(".widget-readout").inner_text().strip() == value
+
+
+def test_a_two_trial_search_draws_its_points(page, voila):
+    _open(page, voila)
+    for label, value in (("trials", "2"), ("workers", "1"), ("epochs per trial", "1"), ("max loss (points)", "50")):
+        field = page.locator(f".widget-inline-hbox:has(label:text-is('{label}')) input")
+        field.fill(value)
+        field.press("Enter")
+    _button(page, "Start search").click()
+    page.wait_for_selector("text=0 of 2 trials", timeout=60_000)  # the search runs, in the background
+    page.wait_for_function(f"{_values_js('search', 0, 'x')}.length >= 1", timeout=400_000)
+    page.wait_for_selector("text=search finished", timeout=400_000)
+    points = _trace(page, "search", 0, "x")
+    assert 1 <= len(points) <= 2 and all(x > 0 for x in points)
+    assert page.locator("text=2 of 2 trials").count() == 1
+    page.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)

@@ -15,15 +15,14 @@ import time
 
 import ipywidgets as w
 import numpy as np
-import plotly.graph_objects as go
 import traitlets as t
 
 from workbench.search.report import pareto_front, pick_trial
 from workbench.search.space import SearchSpace
 from workbench.widgets.dispatch import post
-from workbench.widgets.views.figure import SyncedFigureWidget
+from workbench.widgets.views.base import View
 
-STYLE = {"description_width": "110px"}
+STYLE = {"description_width": "130px"}
 
 
 class SearchState(t.HasTraits):
@@ -141,27 +140,33 @@ class SearchState(t.HasTraits):
         return True
 
 
-class SearchView:
-    """Size against validation accuracy of every finished trial; the front as a line, the pick as a star."""
+class SearchView(View):
+    """Size against validation accuracy of every finished trial; the front as a line, the pick as a star.
+    Clicking a point (on the displayed figure) loads that trial into the session."""
+
+    traits = ("trials", "pick")
+    title = "Search: int8 size against validation accuracy (click a point to load it)"
+    needs_model = False
 
     def __init__(self, search: SearchState):
-        self.search = search
-        self.figure = SyncedFigureWidget(go.Figure(layout=go.Layout(height=340, margin=dict(l=60, r=20, t=40, b=40))))
+        super().__init__(search, height=340)
+
+    def setup(self):
         self.figure.add_scatter(name="trials", mode="markers", marker=dict(size=9, color="#9ecae1"))
         self.figure.add_scatter(name="Pareto front", mode="lines+markers", marker=dict(size=10, color="#1f77b4"))
         self.figure.add_scatter(name="pick", mode="markers", marker=dict(size=18, symbol="star", color="#d62728"))
         self.figure.add_scatter(name="budget", mode="lines", line=dict(dash="dash", color="#999"))
-        self.figure.update_layout(title="Search: int8 size against validation accuracy (click a point to load it)",
-                                  xaxis=dict(title="gzip -9 bytes of the int8 .tflite (log)", type="log"),
+        self.figure.update_layout(xaxis=dict(title="gzip -9 bytes of the int8 .tflite (log)", type="log"),
                                   yaxis=dict(title="validation accuracy (int8)", tickformat=".1%"),
-                                  legend=dict(orientation="h", y=-0.25))
+                                  legend=dict(orientation="h", y=-0.25), margin=dict(l=60))
+
+    def _show(self) -> None:
+        super()._show()
         for trace in self.figure.data[:3]:
             trace.on_click(self._clicked)
-        search.observe(lambda c: self.draw(), names=["trials", "pick"])
-        self.draw()
 
     def data(self) -> dict:
-        frame = self.search.trials
+        frame = self.state.trials
         empty = {"x": [], "y": [], "trial": []}
         if frame is None or not len(frame):
             return {"trials": empty, "front": empty, "pick": empty, "budget": empty}
@@ -171,8 +176,8 @@ class SearchView:
         def points(rows):
             return {"x": rows["gzip_bytes"].astype(float).tolist(), "y": rows["val_accuracy"].astype(float).tolist(),
                     "trial": rows["trial"].astype(int).tolist()}
-        pick = done[done["trial"] == self.search.pick] if self.search.pick is not None else done.iloc[:0]
-        level = self.search.baseline_validation - self.search.max_loss / 100.0
+        pick = done[done["trial"] == self.state.pick] if self.state.pick is not None else done.iloc[:0]
+        level = self.state.baseline_validation - self.state.max_loss / 100.0
         xs = done["gzip_bytes"].astype(float)
         budget = ({"x": [xs.min() * 0.8, xs.max() * 1.25], "y": [level, level], "trial": []}
                   if len(done) and np.isfinite(level) else empty)
@@ -180,15 +185,14 @@ class SearchView:
 
     def draw(self) -> None:
         d = self.data()
-        with self.figure.batch_update():
-            for trace, key in zip(self.figure.data, ("trials", "front", "pick", "budget")):
-                trace.x, trace.y = d[key]["x"], d[key]["y"]
-                trace.customdata = d[key]["trial"]
-                trace.text = [f"trial {n}" for n in d[key]["trial"]]
+        for trace, key in zip(self.figure.data, ("trials", "front", "pick", "budget")):
+            trace.x, trace.y = d[key]["x"], d[key]["y"]
+            trace.customdata = d[key]["trial"]
+            trace.text = [f"trial {n}" for n in d[key]["trial"]]
 
     def _clicked(self, trace, points, state) -> None:
         if points.point_inds:
-            self.search.apply_trial(int(trace.customdata[points.point_inds[0]]))
+            self.state.apply_trial(int(trace.customdata[points.point_inds[0]]))
 
 
 class SearchPanel:
@@ -199,11 +203,12 @@ class SearchPanel:
         self.view = SearchView(self.state)
         cores = os.cpu_count() or 1
         self.trials = w.BoundedIntText(value=12, min=1, max=10000, description="trials", style=STYLE)
-        self.minutes = w.BoundedFloatText(value=0, min=0, max=10080, description="minutes (0 = no limit)", style=STYLE)
+        self.minutes = w.BoundedFloatText(value=0, min=0, max=10080, description="minutes (0: none)", style=STYLE)
         self.max_loss = w.BoundedFloatText(value=1.0, min=0, max=100, step=0.1, description="max loss (points)",
                                            style=STYLE)
         self.workers = w.BoundedIntText(value=cores, min=1, max=64, description="workers", style=STYLE)
-        self.epochs = w.BoundedIntText(value=4, min=1, max=50, description="most epochs/trial", style=STYLE)
+        self.epochs = w.BoundedIntText(value=4, min=1, max=50, description="epochs per trial", style=STYLE,
+                                       tooltip="the most fine-tune epochs a trial samples (the least is 1)")
         self.start_button = w.Button(description="Start search", button_style="primary")
         self.stop_button = w.Button(description="Stop", button_style="warning", disabled=True)
         self.status = w.HTML()
@@ -228,6 +233,7 @@ class SearchPanel:
     @property
     def widget(self):
         inputs = w.VBox([self.trials, self.minutes, self.max_loss, self.workers, self.epochs,
-                         w.HBox([self.start_button, self.stop_button]), self.status])
+                         w.HBox([self.start_button, self.stop_button]), self.status], layout=w.Layout(width="40%"))
+        view = w.Box([self.view.widget], layout=w.Layout(width="60%"))
         return w.VBox([w.HTML("<h3>Search: the smallest int8 model within an accuracy budget</h3>"),
-                       w.HBox([inputs, self.view.figure])])
+                       w.HBox([inputs, view])])

@@ -64,7 +64,7 @@ class View:
         self.redraw()
 
     def redraw(self) -> None:
-        if self.state.model is None and self.needs_model:
+        if self.needs_model and self.state.model is None:
             return
         shown, self.figure = self.figure, self.drawing
         try:
