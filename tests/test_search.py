@@ -300,3 +300,11 @@ def test_a_killed_client_resumes_and_keeps_its_finished_trials(tiny_data, tmp_pa
     front = {row["trial"] for row in report["pareto"]}
     best = min((row for row in report["trials"] if row["state"] == "complete"), key=lambda r: r["gzip_bytes"])
     assert best["trial"] in front
+
+
+def test_a_worker_with_other_data_under_the_same_name_fails_the_trial_clearly(tiny_data):
+    from workbench.search.trial import run_job
+
+    record = run_job({"number": 7, "data": {"source": tiny_data.source, "train": 54000}}, b"", tiny_data)
+    assert record["state"] == "fail" and record["number"] == 7
+    assert "other data" in record["error"] and "54000" in record["error"]

@@ -138,6 +138,8 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         def job_for(number: int, params: dict, split: str = "validation", job_seed: int = 0) -> dict:
             configs = space.configs(params, seed=job_seed)
             return {"number": number, "seed": job_seed, "split": split, "model_name": run.model_name,
+                    "data": ({k: run.data.summary()[k] for k in ("source", "train", "validation", "test")}
+                             if data_spec else None),
                     "baseline_validation": base_val, "target": base_val - max_loss / 100.0,
                     "recovery": recovery_table(list(records.values())), "early_stop": split == "validation",
                     **{k: c.get_config() for k, c in configs.items()}}

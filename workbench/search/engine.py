@@ -63,7 +63,6 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
            "WORKBENCH_OFFLINE": os.environ.get("WORKBENCH_OFFLINE", "")}
     with dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                          "distributed.worker.daemon": False,
                           "distributed.admin.tick.limit": "60s"}):
         try:
             import bokeh  # noqa: F401  (the dashboard needs it; workers do not)

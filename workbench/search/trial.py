@@ -97,6 +97,11 @@ def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
     from workbench import stages
 
     data = dataset_for(data_spec)
+    expected = job.get("data")
+    if expected and {k: data.summary()[k] for k in expected} != expected:
+        raise RuntimeError(f"This worker loaded other data under the name {data.name!r}: "
+                           f"{ {k: data.summary()[k] for k in expected} }, not the client's {expected}. Give every "
+                           "worker the same dataset files (Keras cache or Debian package), or pass a Dataset.")
     model = model_from_bytes(baseline)
     training = {"finetune": TrainConfig.from_config(job["finetune"]), "qat": TrainConfig.from_config(job["qat"])}
     run = stages.Run(data=data, model_name=job.get("model_name", model.name), prune=PruneConfig.from_config(job["prune"]),
