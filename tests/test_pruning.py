@@ -211,3 +211,77 @@ def test_polynomial_per_layer_targets_are_reached_when_the_global_sparsity_is_ze
     pruned, _ = prune_model(trained_lenet, config)
     fit(pruned, (small_mnist.x_train[:512], small_mnist.y_train[:512]), TrainConfig(epochs=1), prune=config)
     assert {name: round(sparsity_of(mask), 3) for name, mask in get_masks(pruned).items()} == targets
+
+
+def _masked_reference(model, report):
+    """The original model with every removed channel cut where it enters its consumer (whatever BatchNorm,
+    ReLU or a depthwise conv made of it on the way): what the smaller model must compute."""
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    for entry in report.layers:
+        removed = np.setdiff1d(np.arange(entry["filters_before"]), entry["kept"])
+        consumer = reference.get_layer(entry["into"])
+        kernel, *rest = consumer.get_weights()
+        if kernel.ndim == 4:
+            kernel[:, :, removed, :] = 0
+        elif entry["flatten"] == "Flatten":
+            channels = entry["filters_before"]
+            kernel[(np.arange(kernel.shape[0] // channels)[:, None] * channels + removed[None, :]).ravel()] = 0
+        else:
+            kernel[removed, :] = 0
+        consumer.set_weights([kernel, *rest])
+    return reference
+
+
+def _mobilenet_like(rng):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", use_bias=False, name="c0")(inputs)
+    for i, width in ((1, 8), (2, 5)):
+        x = keras.layers.BatchNormalization(name=f"bn{i}a")(x)
+        x = keras.layers.ReLU(6.0, name=f"relu{i}a")(x)
+        x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn{i}b")(x)
+        x = keras.layers.ReLU(6.0, name=f"relu{i}b")(x)
+        x = keras.layers.Conv2D(width, 1, use_bias=False, name=f"pw{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(7, activation="relu", name="fc")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="out")(x))
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(size=n), rng.normal(size=n),
+                               rng.uniform(0.5, 2, n)])
+        elif layer.weights and not isinstance(layer, keras.layers.BatchNormalization):
+            layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    return model
+
+
+def test_filter_pruning_goes_through_depthwise_chains_and_removes_dense_neurons(rng):
+    model = _mobilenet_like(rng)
+    smaller, report = prune_filters(model, 0.5, layer_sparsity={"fc": 0.5, "pw2": 0.0})
+    pruned = {entry["name"]: entry for entry in report.layers}
+    assert set(pruned) == {"c0", "pw1", "fc"} and report.skipped == []
+    assert pruned["c0"]["through"] == ["bn1a", "relu1a", "dw1", "bn1b", "relu1b"] and pruned["c0"]["into"] == "pw1"
+    assert smaller.get_layer("dw1").kernel.shape == (3, 3, 3, 1) and smaller.get_layer("bn2b").moving_mean.shape == (4,)
+    assert smaller.get_layer("pw2").kernel.shape == (1, 1, 4, 5)
+    assert smaller.get_layer("fc").units == 3 and smaller.get_layer("out").kernel.shape == (3, 3)  # 7 - round(3.5)
+    assert report.params_after < report.params_before and report.macs_after < report.macs_before
+    x = rng.normal(size=(4, 8, 8, 3)).astype("float32")
+    assert np.allclose(smaller(x).numpy(), _masked_reference(model, report)(x).numpy(), atol=1e-5)
+
+
+def test_filter_pruning_shrinks_mobilenet_and_lenet_fc_layers(trained_lenet, small_mnist, rng):
+    from workbench.models import mobilenet_v1
+
+    mobilenet = mobilenet_v1(input_shape=(32, 32, 1), classes=10, alpha=0.25)
+    smaller, report = prune_filters(mobilenet, 0.5)
+    assert {e["name"] for e in report.layers} >= {f"conv_pw_{i}" for i in range(1, 14)}
+    assert smaller.count_params() < 0.5 * mobilenet.count_params()
+    x = rng.normal(size=(2, 32, 32, 1)).astype("float32")
+    assert np.allclose(smaller(x).numpy(), _masked_reference(mobilenet, report)(x).numpy(), atol=1e-5)
+    lenet, lenet_report = prune_filters(trained_lenet, 0.0, layer_sparsity={"fc1": 0.8})
+    assert lenet.get_layer("fc1").units == 100 and lenet.get_layer("fc2").kernel.shape[0] == 100
+    x = small_mnist.x_test[:16]
+    assert np.allclose(lenet(x).numpy(), _masked_reference(trained_lenet, lenet_report)(x).numpy(), atol=1e-5)
+    with pytest.raises(ConfigError, match="Dense neurons only"):
+        prune_filters(mobilenet, 0.5, layer_sparsity={"conv_dw_1": 0.5})
