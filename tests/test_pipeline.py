@@ -10,6 +10,7 @@ import pytest
 
 from workbench import cli
 from workbench.config import PruneConfig, QuantConfig, TrainConfig
+from workbench.errors import ConfigError
 from workbench.export import evaluate_tflite
 from workbench.metrics.tflite_tensors import weight_tensors
 from workbench.pipeline import compress
@@ -186,3 +187,21 @@ def test_a_test_split_missing_a_class_is_refused(small_mnist):
     data = dataclasses.replace(small_mnist, x_test=small_mnist.x_test[keep], y_test=small_mnist.y_test[keep])
     with pytest.raises(ConfigError, match="no test images of class 7"):
         compress("lenet5", data)
+
+
+def test_the_prune_stage_removes_whole_neurons_first(small_mnist, trained_lenet):
+    """prune.structured makes the artifact physically smaller; sizes still count from the full baseline."""
+    from workbench import stages
+
+    data = small_mnist.subset(train=500)
+    none = {"finetune": TrainConfig(epochs=0), "qat": TrainConfig(epochs=0)}
+    plain = stages.start_run(trained_lenet, data, PruneConfig(sparsity=0.5), training=none)
+    cut = stages.start_run(trained_lenet, data, PruneConfig(sparsity=0.5, structured={"fc1": 0.6}), training=none)
+    for run in (plain, cut):
+        for step in (stages.train_baseline, stages.prune, stages.fine_tune, stages.quantize, stages.export):
+            step(run)
+    assert cut.pruned.get_layer("fc1").layer.units == 200 and cut.reports["structured"]["layers"][0]["name"] == "fc1"
+    assert cut.sizes["fp32_bytes"] == plain.sizes["fp32_bytes"]
+    assert cut.sizes["tflite_bytes"] < 0.6 * plain.sizes["tflite_bytes"]
+    with pytest.raises(ConfigError, match="structured"):
+        stages.start_run(trained_lenet, data, PruneConfig(structured={"pool1": 0.5}))

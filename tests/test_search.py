@@ -308,3 +308,15 @@ def test_a_worker_with_other_data_under_the_same_name_fails_the_trial_clearly(ti
     record = run_job({"number": 7, "data": {"source": tiny_data.source, "train": 54000}}, b"", tiny_data)
     assert record["state"] == "fail" and record["number"] == 7
     assert "other data" in record["error"] and "54000" in record["error"]
+
+
+def test_the_space_can_search_removing_whole_neurons():
+    space = SearchSpace(structured={"fc1": 0.9})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    trial = study.ask()
+    params = space.sample(trial, ["conv1", "fc1"])
+    assert 0.0 <= params["structured:fc1"] <= 0.9
+    assert space.configs(params)["prune"].structured == {"fc1": round(params["structured:fc1"], 4)}
+    assert space.configs(space.params_for({"fc1": 0.5}))["prune"].structured == {}
+    with pytest.raises(ConfigError, match="structured"):
+        SearchSpace(structured={"fc1": 1.5})

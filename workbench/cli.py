@@ -68,7 +68,8 @@ def cmd_compress(args) -> int:
                          "Leave --target out (per-layer settings imply per_layer) or drop --layer-sparsity.")
     target = args.target or ("per_layer" if layer_sparsity else "global")
     prune = PruneConfig(sparsity=args.sparsity, target=target, criterion=args.criterion, schedule=args.schedule,
-                        layer_sparsity=layer_sparsity)
+                        layer_sparsity=layer_sparsity,
+                        structured=_parse_layer_values(args.structured, float, "--structured"))
     quant = QuantConfig(weight_bits=args.bits, activation_bits=args.activation_bits,
                         layer_weight_bits=_parse_layer_values(args.layer_bits, int, "--layer-bits"),
                         clusters=args.clusters,
@@ -134,7 +135,8 @@ def cmd_search(args) -> int:
     epochs = _ints(args.epochs, "--epochs")
     if len(epochs) != 2:
         raise UsageError(f"--epochs takes the least and most fine-tune epochs, e.g. 2,8. Received: {args.epochs!r}")
-    space = SearchSpace(finetune_epochs=tuple(epochs), qat_epochs=args.qat_epochs)
+    space = SearchSpace(finetune_epochs=tuple(epochs), qat_epochs=args.qat_epochs,
+                        structured=_parse_layer_values(args.structured, float, "--structured"))
     baseline = TrainConfig(epochs=args.baseline_epochs, learning_rate=1e-3, patience=args.patience, seed=args.seed)
     if args.out is None and args.resume:
         raise UsageError("--resume continues the search in an --out folder; give --out.")
@@ -244,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--target", default=None, choices=["global", "per_layer"],
                    help="global (one ranking) or per_layer; --layer-sparsity implies per_layer")
     c.add_argument("--layer-sparsity", default="", help="per-layer sparsities, e.g. conv1=0.4,fc1=0.95")
+    c.add_argument("--structured", default="",
+                   help="remove whole filters / neurons first, by layer: e.g. fc1=0.5 (half of fc1's neurons)")
     c.add_argument("--criterion", default="magnitude", choices=["magnitude", "taylor"])
     c.add_argument("--schedule", default="polynomial", choices=["one_shot", "polynomial"])
     c.add_argument("--bits", type=int, default=8, help="weight bits, 2..8")
@@ -281,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--storage", default=None, help="an RDB URL for a shared study (sqlite:///..., postgresql://...)")
     s.add_argument("--epochs", default="2,8", help="least,most fine-tune epochs of a trial")
     s.add_argument("--qat-epochs", type=int, default=1)
+    s.add_argument("--structured", default="",
+                   help="also search removing whole filters / neurons, up to a fraction per layer: e.g. fc1=0.9")
     s.add_argument("--baseline-epochs", type=int, default=40)
     s.add_argument("--patience", type=int, default=4)
     s.add_argument("--final-seeds", default="0,1,2", help="seeds of the pick's final runs on the test split")

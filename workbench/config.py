@@ -131,6 +131,8 @@ class PruneConfig(_RoundTrip):
         begin_step, end_step, frequency: polynomial schedule steps (end_step -1 = end of fine-tuning).
         taylor_batches: batches accumulated for the Taylor score.
         exclude: layer names never pruned.
+        structured: fractions of whole filters (Conv2D) or neurons (Dense) to remove physically before
+            masking, by layer name (Li et al. 2017's L1 ranking; see ``workbench.pruning.structured``).
     """
 
     sparsity: float = 0.9
@@ -144,9 +146,12 @@ class PruneConfig(_RoundTrip):
     frequency: int = 50
     taylor_batches: int = 8
     exclude: tuple = ()
+    structured: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "sparsity", check_sparsity(self.sparsity))
+        object.__setattr__(self, "structured", {str(k): check_sparsity(v, f"structured[{k!r}]")
+                                                for k, v in _mapping(self.structured, "structured").items()})
         _check_choice(self.target, TARGETS, "target")
         _check_choice(self.criterion, CRITERIA, "criterion")
         _check_choice(self.schedule, SCHEDULES, "schedule")

@@ -31,6 +31,7 @@ from workbench.nn.evaluate import accuracy, correct_predictions
 from workbench.nn.forward import layer_kind
 from workbench.pruning.api import prune_model, pruning_report
 from workbench.pruning.callbacks import prune_to_fraction
+from workbench.pruning.structured import prune_filters
 from workbench.quantization.api import quantize_model
 from workbench.stats import accuracy_with_interval, paired_delta
 from workbench.train import fit
@@ -162,6 +163,8 @@ def check_settings(run: Run, model: keras.Model | None = None) -> None:
     weight_layers = {layer.name for layer in model.layers if layer_kind(layer)}
     every_layer = {layer.name for layer in model.layers}
     checks = (("prune.layer_sparsity", run.prune.layer_sparsity, weight_layers),
+              ("prune.structured", run.prune.structured,
+               {layer.name for layer in model.layers if type(layer).__name__ in ("Conv2D", "Dense")}),
               ("prune.layer_threshold", run.prune.layer_threshold, weight_layers),
               ("prune.exclude", run.prune.exclude, every_layer),
               ("quant.layer_weight_bits", run.quant.layer_weight_bits, weight_layers),
@@ -201,10 +204,19 @@ def train_baseline(run: Run, on_record: Callable | None = None, stop: threading.
 
 
 def prune(run: Run) -> Run:
-    """Stage "prune": wrap the baseline's weight layers with masks and, for a one-shot schedule, prune now."""
+    """Stage "prune": remove whole filters / neurons (``prune.structured``), then wrap the weight layers with
+    masks and, for a one-shot schedule, prune now. ``run.baseline`` stays the full model (sizes count from it)."""
     _need(run, "baseline", "prune")
     with _timed(run, "prune"):
-        run.pruned, report = prune_model(run.baseline, run.prune, data=(run.data.x_train, run.data.y_train),
+        source = run.baseline
+        if run.prune.structured:
+            source, structured = prune_filters(run.baseline, 0.0, layer_sparsity=run.prune.structured)
+            if len(structured.layers) < sum(1 for v in run.prune.structured.values() if v > 0):
+                reasons = "; ".join(f"{name}: {why}" for name, why in structured.skipped)
+                raise ConfigError(f"prune.structured names layers whose channels cannot be removed ({reasons}). "
+                                  f"Received: structured={run.prune.structured!r}")
+            run.reports["structured"] = structured.to_dict()
+        run.pruned, report = prune_model(source, run.prune, data=(run.data.x_train, run.data.y_train),
                                          batch_size=run.training["finetune"].batch_size)
         run.reports["prune"] = report.to_dict()
         run.validation["one_shot"] = accuracy(run.pruned, *run.validation_xy)

@@ -40,6 +40,8 @@ class SearchSpace(_RoundTrip):
         schedule, frequency: the pruning schedule of every trial (polynomial: AGP over the fine-tune).
         layers: the layers to search (default: every prunable layer of the model).
         exclude: layers never pruned (and left at 8 bits).
+        structured: {layer: most fraction} of whole filters (Conv2D) or neurons (Dense) a trial may
+            remove physically before masking, e.g. {"fc1": 0.9}; empty leaves it out of the search.
     """
 
     min_density: float = 0.005
@@ -55,8 +57,10 @@ class SearchSpace(_RoundTrip):
     frequency: int = 25
     layers: tuple = ()
     exclude: tuple = ()
+    structured: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        object.__setattr__(self, "structured", dict(PruneConfig(structured=self.structured).structured))
         for name in ("min_density", "max_density"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
@@ -118,6 +122,8 @@ class SearchSpace(_RoundTrip):
             trial.suggest_categorical(f"bits:{name}", list(self.weight_bits))
             if self.clusters:
                 trial.suggest_categorical(f"clusters:{name}", list(self.clusters))
+        for name, most in self.structured.items():
+            trial.suggest_float(f"structured:{name}", 0.0, most)
         trial.suggest_categorical("activation_bits", list(self.activation_bits))
         trial.suggest_int("finetune_epochs", *self.finetune_epochs)
         trial.suggest_float("learning_rate", *self.learning_rate, log=True)
@@ -127,8 +133,10 @@ class SearchSpace(_RoundTrip):
         """{'prune', 'quant', 'finetune', 'qat'}: the pipeline settings of a trial's parameters."""
         layers = [key.split(":", 1)[1] for key in params if key.startswith("density:")]
         sparsity = {name: round(1.0 - float(params[f"density:{name}"]), 6) for name in layers}
+        structured = {key.split(":", 1)[1]: round(float(value), 4) for key, value in params.items()
+                      if key.startswith("structured:") and value > 0}
         prune = PruneConfig(target="per_layer", sparsity=0.0, layer_sparsity=sparsity, schedule=self.schedule,
-                            frequency=self.frequency, exclude=self.exclude)
+                            frequency=self.frequency, exclude=self.exclude, structured=structured)
         clusters = {name: int(params[f"clusters:{name}"]) for name in layers if f"clusters:{name}" in params}
         quant = QuantConfig(weight_bits=8, activation_bits=int(params["activation_bits"]),
                             layer_weight_bits={name: int(params[f"bits:{name}"]) for name in layers},
@@ -149,6 +157,8 @@ class SearchSpace(_RoundTrip):
             params[f"bits:{name}"] = min(self.weight_bits, key=lambda b: (abs(b - wanted), -b))
             if self.clusters:
                 params[f"clusters:{name}"] = self.clusters[0]
+        for name in self.structured:
+            params[f"structured:{name}"] = 0.0
         params["activation_bits"] = min(self.activation_bits, key=lambda b: (abs(b - activation_bits), -b))
         low, high = self.finetune_epochs
         params["finetune_epochs"] = int(min(max(finetune_epochs or (low + high + 1) // 2, low), high))
