@@ -66,6 +66,7 @@ def run_seed(spec: dict, data: wb.Dataset, seed: int, speed: bool) -> dict:
                                          "int8": run.test["int8"]["accuracy"]},
               "test": run.test, "validation": run.validation, "delta_points": run.test["delta"]["delta_points"],
               "sizes": {k: v for k, v in run.sizes.items() if k != "tensors"},
+              "compute": {k: v for k, v in run.reports["export"]["compute"].items() if k != "ops"},
               "sparsity": run.reports["prune"]["sparsity"],
               "baseline_training": {k: v for k, v in run.reports["baseline"].items() if k != "history"},
               "seconds": {**run.seconds, "total": time.perf_counter() - started}}

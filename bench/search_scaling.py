@@ -72,7 +72,7 @@ def main() -> int:
     runs = []
     for workers in (1, 2):
         report = wb.search(run.baseline, data, max_loss=1.0, trials=args.trials, workers=workers, space=SPACE,
-                           warm_start=False, final_seeds=())
+                           warm_start=False, final_seeds=(), early_stopping=False)
         seconds = report.seconds["search"]
         per_trial = [t for t in report.trials["seconds"].dropna()]
         runs.append({"workers": workers, "tf_threads": max(1, (os.cpu_count() or 1) // workers),
@@ -97,7 +97,7 @@ def main() -> int:
                 f"2 cores each TensorFlow gets 1 thread, so the gain here comes from running the serial parts "
                 f"(Python, conversion, evaluation) of two trials at once.")
     result = {"description": f"LeNet-5 on {data.summary()['source'].split('(')[0].strip()}, {args.trials} trials, "
-                             f"2 fine-tune epochs + 1 QAT epoch each, no warm start",
+                             f"2 fine-tune epochs + 1 QAT epoch each, no warm start, no early stopping",
               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": runs, "client_cost": cost,
               "estimate": estimate}
     path = RESULTS / "search_scaling.json"

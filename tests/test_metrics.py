@@ -103,3 +103,27 @@ def test_size_report_reads_the_int8_file(trained_lenet, small_mnist):
     assert "fp32_bytes / gzip_bytes" in d["ratio_formula"]
     fc1 = [t for t in d["tensors"] if t["shape"] == [500, 800]][0]
     assert fc1["format"] == "sparse" and fc1["nonzeros"] <= 40000
+
+
+def test_graph_macs_match_the_keras_count_and_see_pruned_weights(trained_lenet, small_mnist):
+    """LeNet-5 (20 5x5 filters on 28x28, 50 5x5x20 on 12x12, 800x500, 500x10): MACs by hand, from the
+    fp32 graph and from the Keras model agree; zeroed weights lower only the non-zero count."""
+    from workbench.export.tflite import convert_float
+    from workbench.metrics.flops import graph_macs
+    from workbench.pruning.structured import count_macs
+
+    by_hand = 24 * 24 * 20 * 25 + 8 * 8 * 50 * 25 * 20 + 800 * 500 + 500 * 10
+    compute = graph_macs(convert_float(trained_lenet))
+    assert compute["macs"] == by_hand == count_macs(trained_lenet) and compute["flops"] == 2 * by_hand
+    assert [op["op"] for op in compute["ops"]] == ["CONV_2D", "CONV_2D", "FULLY_CONNECTED", "FULLY_CONNECTED"]
+    import keras
+
+    sparse = keras.models.clone_model(trained_lenet)
+    weights = trained_lenet.get_weights()
+    fc1 = [i for i, w in enumerate(weights) if w.shape == (800, 500)][0]
+    weights[fc1] = np.where(np.arange(800 * 500).reshape(800, 500) % 4 == 0, weights[fc1], 0.0).astype("float32")
+    sparse.set_weights(weights)
+    pruned = graph_macs(convert_float(sparse))
+    assert pruned["macs"] == by_hand
+    assert pruned["nonzero_macs"] == compute["nonzero_macs"] - int(np.sum(trained_lenet.get_weights()[fc1] != 0)) \
+        + int(np.count_nonzero(weights[fc1]))

@@ -203,5 +203,8 @@ def test_the_prune_stage_removes_whole_neurons_first(small_mnist, trained_lenet)
     assert cut.pruned.get_layer("fc1").layer.units == 200 and cut.reports["structured"]["layers"][0]["name"] == "fc1"
     assert cut.sizes["fp32_bytes"] == plain.sizes["fp32_bytes"]
     assert cut.sizes["tflite_bytes"] < 0.6 * plain.sizes["tflite_bytes"]
+    fewer = plain.reports["export"]["compute"]["macs"] - cut.reports["export"]["compute"]["macs"]
+    assert fewer == 800 * 300 + 300 * 10  # 300 of fc1's 500 neurons and their fc2 rows, counted from the int8 graph
+    assert cut.reports["export"]["compute"]["fp32_macs"] == plain.reports["export"]["compute"]["fp32_macs"]
     with pytest.raises(ConfigError, match="structured"):
         stages.start_run(trained_lenet, data, PruneConfig(structured={"pool1": 0.5}))

@@ -29,6 +29,7 @@ class CompressionReport:
     validation: dict = dataclasses.field(default_factory=dict)  # per stage: baseline, one_shot, pruned, qat, int8
     test: dict = dataclasses.field(default_factory=dict)  # baseline/int8 {accuracy, ci95, n}, delta {..., p_value}
     baseline_training: dict = dataclasses.field(default_factory=dict)  # trained_here, epochs, best_epoch, rule
+    compute: dict = dataclasses.field(default_factory=dict)  # MACs per image of the .tflite graph and of the fp32 model
 
     @property
     def compression_ratio(self) -> float:
@@ -75,6 +76,8 @@ class CompressionReport:
             ("change vs baseline (test)", f"{100 * (a['int8'] - a['baseline']):+.2f} points"
              + (f"  (McNemar exact p={delta['p_value']:.3g})" if "p_value" in delta else "")),
             ("sparsity", f"{self.sparsity['overall']:.3f}"),
+            *([("MACs per image (int8 .tflite)", f"{self.compute['macs']:,} ({self.compute['nonzero_macs']:,} on "
+               f"non-zero weights); fp32 baseline {self.compute['fp32_macs']:,}")] if self.compute else []),
             ("fp32 bytes", f"{s['fp32_bytes']:,}"),
             (".tflite bytes", f"{s['tflite_bytes']:,}"),
             ("gzip -9 bytes", f"{s['gzip_bytes']:,}"),

@@ -24,6 +24,7 @@ from workbench.config import PruneConfig, QuantConfig, TrainConfig
 from workbench.data import Dataset, load_dataset
 from workbench.errors import ConfigError, ModelError
 from workbench.export.tflite import export_tflite, predict_tflite
+from workbench.metrics.flops import graph_macs
 from workbench.metrics.size import fp32_bytes, size_report
 from workbench.loading import check_model
 from workbench.models.zoo import ZOO, build_model
@@ -31,7 +32,7 @@ from workbench.nn.evaluate import accuracy, correct_predictions
 from workbench.nn.forward import layer_kind
 from workbench.pruning.api import prune_model, pruning_report
 from workbench.pruning.callbacks import prune_to_fraction
-from workbench.pruning.structured import prune_filters
+from workbench.pruning.structured import count_macs, prune_filters
 from workbench.quantization.api import quantize_model
 from workbench.stats import accuracy_with_interval, paired_delta
 from workbench.train import fit
@@ -268,7 +269,8 @@ def export(run: Run) -> Run:
                                             calibration_data=run.data.x_train[:CALIBRATION_IMAGES])
             run.reports["quant"] = report.to_dict()
         run.tflite, report = export_tflite(source, run.data.x_train[:REPRESENTATIVE_IMAGES], int8_io=run.int8_io)
-        run.reports["export"] = {**report.to_dict(), "qat": run.qat is not None}
+        run.reports["export"] = {**report.to_dict(), "qat": run.qat is not None,
+                                 "compute": {**graph_macs(run.tflite), "fp32_macs": count_macs(run.baseline)}}
         correct = predict_tflite(run.tflite, run.data.x_val).argmax(axis=-1) == run.data.y_val
         run.validation["int8"] = float(correct.mean())
         run.sizes = {k: v for k, v in size_report(fp32_bytes(run.baseline), run.tflite).to_dict().items()}

@@ -46,7 +46,8 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
            space: SearchSpace | None = None, baseline: TrainConfig | None = None, seed: int = 0,
            final_seeds=(0, 1, 2), warm_start: bool = True, resume: bool = False, storage: str | None = None,
            model_kwargs: dict | None = None, on_trial: Callable | None = None, on_status: Callable | None = None,
-           on_start: Callable | None = None, stop: threading.Event | None = None) -> reports.SearchReport:
+           on_start: Callable | None = None, stop: threading.Event | None = None,
+           early_stopping: bool = True) -> reports.SearchReport:
     """Search per-layer sparsity and bits for the smallest int8 ``.tflite`` within ``max_loss`` points.
 
     Args:
@@ -74,6 +75,8 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         on_start: called once the cluster is up, with {'dashboard': link or None, 'workers': n, 'layers': [...],
             'baseline_validation': accuracy}.
         stop: when set, no trial starts, running ones are cancelled, and the report holds what finished.
+        early_stopping: let trials that cannot reach the budget stop after a fine-tune epoch (see
+            ``workbench.search.trial.should_stop``); off, every trial runs to its end.
 
     Returns:
         SearchReport (trials, Pareto front, pick with its configs and test result over ``final_seeds``).
@@ -141,7 +144,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                     "data": ({k: run.data.summary()[k] for k in ("source", "train", "validation", "test")}
                              if data_spec else None),
                     "baseline_validation": base_val, "target": base_val - max_loss / 100.0,
-                    "recovery": recovery_table(list(records.values())), "early_stop": split == "validation",
+                    "recovery": recovery_table(list(records.values())), "early_stop": split == "validation" and early_stopping,
                     **{k: c.get_config() for k, c in configs.items()}}
 
         def submit(trial):
@@ -207,8 +210,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                   "space": space.get_config(), "storage": str(storage) if storage else "in memory",
                   "resumed": bool(resume and not fresh), "retried_after_resume": retried,
                   "sampler": "TPE (multivariate, seeded) with the budget as a constraint",
-                  "early_stopping": "a trial stops when it cannot reach the budget even with the largest "
-                                    "recovery a finished trial showed from the same epoch"},
+                  "early_stopping": ("a trial stops when it cannot reach the budget even with the largest "
+                                     "recovery a finished trial showed from the same epoch") if early_stopping
+                  else "off"},
         counts={}, seconds=seconds, stopped=outcome["stopped"], timed_out=outcome["timed_out"],
         dashboard=dashboard, artifact=artifact)
     result.counts = reports.count_states(trials_table, study)

@@ -138,6 +138,7 @@ def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
     record.update(state="complete", validation=dict(run.validation), seconds=dict(run.seconds),
                   sizes={k: v for k, v in run.sizes.items() if k != "tensors"},
                   sparsity=run.reports["prune"]["sparsity"], tflite=run.tflite,
+                  compute={k: v for k, v in run.reports["export"]["compute"].items() if k != "ops"},
                   values=[int(run.sizes["gzip_bytes"]), float(run.validation["int8"])])
     if job.get("split") == "test":
         record["test"] = stages.measure(run, "test")
