@@ -81,29 +81,14 @@ def main() -> int:
                      "trial_seconds_mean": float(np.mean(per_trial)), "counts": report.counts})
         print(runs[-1], flush=True)
     cost = client_cost()
-    one = runs[0]
-    per_trial = one["seconds"] / one["trials"]
-    worst = max(v["ask_s"] + v["tell_s"] for v in cost.values())
-    ceiling = per_trial / worst  # concurrent trials one client can keep fed
     baseline_kb = fp32_bytes(run.baseline) / 1024
-    estimate = (f"Estimate for N machines of this kind: each core runs one trial at a time, so trials per hour grow "
-                f"as about {one['trials_per_hour']:.0f} × cores, while the client keeps up: one ask + tell took at "
-                f"most {worst * 1000:.0f} ms (at {max(int(k) for k in cost)} finished trials, TPE multivariate), and "
-                f"a trial here takes {per_trial:.0f} s of one machine's time, so one client can feed about "
-                f"{ceiling:.0f} concurrent trials before sampling becomes the bottleneck; TPE's cost per ask grows "
-                f"with the number of finished trials. The data is loaded on each worker by name (nothing through "
-                f"the scheduler) and the baseline (~{baseline_kb:.0f} KB of weights) is scattered once per worker, "
-                f"so neither limits scaling; the scheduler handles a handful of tasks per minute. With 2 workers on "
-                f"2 cores each TensorFlow gets 1 thread, so the gain here comes from running the serial parts "
-                f"(Python, conversion, evaluation) of two trials at once.")
     result = {"description": f"LeNet-5 on {data.summary()['source'].split('(')[0].strip()}, {args.trials} trials, "
                              f"2 fine-tune epochs + 1 QAT epoch each, no warm start, no early stopping",
               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": runs, "client_cost": cost,
-              "estimate": estimate}
+              "baseline_fp32_kb": baseline_kb}
     path = RESULTS / "search_scaling.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True))
     write_all()
-    print(estimate)
     return 0
 
 

@@ -68,8 +68,30 @@ def scaling_lines(folder: pathlib.Path = RESULTS) -> list[str]:
                      f"{r['trials']} trials in {r['seconds']:.0f} s, **{r['trials_per_hour']:.0f} trials per hour**")
     if 1 in runs and 2 in runs:
         lines.append(f"- speed-up of 2 workers over 1: **{runs[2]['trials_per_hour'] / runs[1]['trials_per_hour']:.2f}×**")
-    lines += ["", s["estimate"]]
+    lines += ["", estimate_text(s)]
     return lines
+
+
+def estimate_text(s: dict) -> str:
+    """What the measured figures say about N machines (derived here from the JSON, not typed in)."""
+    runs = {r["workers"]: r for r in s["runs"]}
+    best = max(runs.values(), key=lambda r: r["trials_per_hour"])
+    worst_n, worst = max(((int(n), v["ask_s"] + v["tell_s"]) for n, v in s["client_cost"].items()),
+                         key=lambda item: item[1])
+    machine_seconds = 3600.0 / best["trials_per_hour"]  # one trial's share of one machine
+    feeds = best["trial_seconds_mean"] / worst
+    return (f"Estimate for N machines like this one: trials are independent, so a search runs about "
+            f"{best['trials_per_hour']:.0f} × N trials per hour ({best['workers']} workers per machine) while three "
+            f"things keep up. (1) The client: one Optuna ask + tell on the journal took at most {worst * 1000:.0f} ms "
+            f"(after {worst_n} finished trials; TPE's cost grows with the finished trials), against "
+            f"{best['trial_seconds_mean']:.0f} s per trial, so one client can keep about {feeds:.0f} trials running "
+            f"at once, i.e. roughly {feeds / best['workers']:.0f} machines, before asking becomes the bottleneck "
+            f"(and fewer as the study grows past {worst_n} trials). (2) Data: a named dataset is loaded on each "
+            f"worker through the offline chain, nothing through the scheduler. (3) The baseline: "
+            f"~{s.get('baseline_fp32_kb', 0):.0f} KB of weights, sent once per worker. The scheduler sees one task "
+            f"per trial (one every {machine_seconds:.0f} s per machine here), far below what it handles. On this "
+            f"2-core machine the 2-worker gain is modest because each worker gets one TensorFlow thread: it comes "
+            f"from overlapping the serial parts (Python, conversion, evaluation) of two trials.")
 
 
 def search_markdown(hand: dict) -> list[str]:
