@@ -37,7 +37,8 @@ def _check(max_loss, trials, minutes, workers, final_seeds) -> None:
         raise ConfigError(f"minutes must be a number in (0, 10080]. Received: minutes={minutes!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 512):
         raise ConfigError(f"workers must be a whole number from 1 to 512. Received: workers={workers!r}")
-    if not isinstance(final_seeds, (list, tuple)) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in final_seeds):
+    if not isinstance(final_seeds, (list, tuple)) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in final_seeds):
         raise ConfigError(f"final_seeds must be a list of whole numbers >= 0. Received: final_seeds={final_seeds!r}")
 
 
@@ -144,7 +145,8 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                     "data": ({k: run.data.summary()[k] for k in ("source", "train", "validation", "test")}
                              if data_spec else None),
                     "baseline_validation": base_val, "target": base_val - max_loss / 100.0,
-                    "recovery": recovery_table(list(records.values())), "early_stop": split == "validation" and early_stopping,
+                    "recovery": recovery_table(list(records.values())),
+                    "early_stop": split == "validation" and early_stopping,
                     **{k: c.get_config() for k, c in configs.items()}}
 
         def submit(trial):

@@ -128,7 +128,7 @@ def counted(study: optuna.Study) -> int:
 def tell(study: optuna.Study, trial, record: dict, baseline_validation: float, max_loss: float) -> None:
     """Tell Optuna one trial's outcome, once; the record (without the artifact) is kept as a user attribute."""
     kept = {k: v for k, v in record.items() if k not in ("tflite", "traceback")}
-    trial.set_user_attr("record", _json_ready(kept))
+    trial.set_user_attr("record", json_ready(kept))
     if record.get("interrupted"):
         trial.set_user_attr("interrupted", True)
     if record["state"] == "complete":
@@ -141,15 +141,16 @@ def tell(study: optuna.Study, trial, record: dict, baseline_validation: float, m
         study.tell(trial, state=TrialState.FAIL)
 
 
-def _json_ready(value):
+def json_ready(value):
+    """Plain JSON values: string keys, lists, None for NaN and infinities, numpy scalars as Python ones."""
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if hasattr(value, "item"):
-        return value.item()
+    if hasattr(value, "item") and not isinstance(value, (bytes, str)):
+        return json_ready(value.item())
     return value
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 
 import numpy as np
 import pandas as pd
 from optuna.trial import TrialState
+
+from workbench.search.engine import json_ready
 
 TRIAL_COLUMNS = ["trial", "state", "gzip_bytes", "ratio", "val_accuracy", "loss_points", "within_budget",
                  "finetune_epochs", "stopped_at", "seconds", "worker", "error"]
@@ -125,7 +126,7 @@ class SearchReport:
         if self.pick is not None:
             pick = {k: v for k, v in self.pick.items() if k != "configs"}
             pick["settings"] = {k: c.get_config() for k, c in self.pick["configs"].items()}
-        return _clean({"pick": pick, "baseline": self.baseline, "settings": self.settings, "counts": self.counts,
+        return json_ready({"pick": pick, "baseline": self.baseline, "settings": self.settings, "counts": self.counts,
                        "seconds": self.seconds, "stopped": self.stopped, "timed_out": self.timed_out,
                        "dashboard": self.dashboard, "files": self.files,
                        "pareto": self.pareto.to_dict(orient="records"),
@@ -151,18 +152,6 @@ class SearchReport:
                      f"{final['delta_points']['std']:.2f} points against the baseline, "
                      f"{final['ratio']['mean']:.1f}x.")
         return text
-
-
-def _clean(value):
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return _clean(value.item())
-    return value
 
 
 def count_states(trials: pd.DataFrame, study) -> dict:
