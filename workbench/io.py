@@ -71,7 +71,7 @@ def publish_folder(out_dir: str | os.PathLike, write) -> pathlib.Path:
     Readers of ``out_dir`` always see one complete set: the previous one until the swap, the new one after.
     Folders of earlier interrupted runs and superseded sets are removed. An ``out_dir`` that is a real
     folder holding only workbench outputs (written by an older version) is moved aside first.
-    Returns the published folder.
+    Returns the published folder. Raises ConfigError (nothing written) when ``out_dir`` is something else.
     """
     import shutil
 
@@ -98,7 +98,10 @@ def publish_folder(out_dir: str | os.PathLike, write) -> pathlib.Path:
         if out.exists() and not out.is_symlink():
             if not out.is_dir() or any(p.name not in OUTPUT_NAMES for p in out.iterdir()):
                 os.unlink(link)
-                raise FileExistsError(f"{out} exists and is not a workbench output folder")
+                from workbench.errors import ConfigError
+
+                raise ConfigError(f"{out} exists and is not a workbench output folder; give a new or empty folder "
+                                  f"for the outputs. Received: out={str(out)!r}")
             legacy = runs / "legacy"
             os.replace(out, legacy)
         os.replace(link, out)  # the atomic step

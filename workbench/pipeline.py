@@ -11,7 +11,6 @@ import keras
 
 from workbench import stages
 from workbench.config import PruneConfig, QuantConfig, TrainConfig
-from workbench.errors import ConfigError
 from workbench.io import check_output_dir, publish_folder
 from workbench.report import CompressionReport
 
@@ -94,8 +93,5 @@ def write_outputs(out_dir, tflite: bytes, pruned: keras.Model, report: Compressi
         pruned.save(folder / "model_pruned.keras")
         (folder / "report.json").write_text(report.to_json())
 
-    try:
-        publish_folder(out, write)
-    except FileExistsError as exc:
-        raise ConfigError(f"{exc}; give a new or empty folder for the outputs. Received: out={str(out)!r}") from None
+    publish_folder(out, write)  # ConfigError when out is something else than a workbench output folder
     return files

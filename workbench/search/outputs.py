@@ -8,7 +8,6 @@ import json
 import pathlib
 import shutil
 
-from workbench.errors import ConfigError
 from workbench.io import publish_folder
 
 
@@ -38,8 +37,5 @@ def write_search_outputs(out: pathlib.Path, result, journal: pathlib.Path | None
                  "tflite_sha256": files["pick_tflite_sha256"]}, indent=2, sort_keys=True))
         (folder / "search_report.json").write_text(result.to_json())
 
-    try:
-        publish_folder(out, write)
-    except FileExistsError as exc:
-        raise ConfigError(f"{exc}; give a new or empty folder for the outputs. Received: out={str(out)!r}") from None
+    publish_folder(out, write)  # ConfigError when out is something else than a workbench output folder
     return files
