@@ -184,7 +184,11 @@ def test_fine_tune_quantize_export_scan_update_views(board):
     assert list(board.curves.figure.data[4].y) == [r["est_gzip_bytes"] for r in state.records]
     mask = state.layer("fc1").get_mask()
     assert np.all(state.layer("fc1").effective_kernel()[mask == 0] == 0)
+    assert "QAT model" not in board.controls.metrics.value
     assert state.quantize() and state.wait(120) and state.qat_model is not None, state.error
+    readout = board.controls.metrics.value  # both figures, each labelled with what it measures
+    assert f"float model (pruned, masks applied): <b>{state.accuracy:.2%}</b>" in readout
+    assert f"QAT model (fake-quantized): <b>{state.run.validation['qat']:.2%}</b>" in readout
     assert state.export_model(label="fc1 90%") and state.wait(120), state.error
     run = state.runs[-1]
     assert run["label"] == "fc1 90%" and run["gzip_bytes"] < run["tflite_bytes"] < run["fp32_bytes"]

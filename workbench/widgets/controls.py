@@ -217,8 +217,12 @@ class Controls:
         self.status.value = f"<b>{html.escape(s.status)}</b>"
         self.error.value = f"<span style='color:#c00'>⚠ {html.escape(s.error)}</span>" if s.error else ""
         sizes = s.sizes or {}
-        self.metrics.value = (f"accuracy on {len(getattr(s, 'eval_y', []))} {getattr(s, 'eval_split', 'validation')} images: <b>{s.accuracy:.2%}</b> "
-                              f"(baseline {s.baseline_accuracy:.2%})<br>estimated sizes: fp32 "
+        images = f"{len(getattr(s, 'eval_y', []))} {getattr(s, 'eval_split', 'validation')} images"
+        qat = s.run.validation.get("qat") if s.run is not None and s.run.qat is not None else None
+        qat_line = (f"<br>QAT model (fake-quantized): <b>{qat:.2%}</b> on all {len(s.data.y_val):,} validation "
+                    "images, after its last QAT run" if qat is not None else "")
+        self.metrics.value = (f"float model (pruned, masks applied): <b>{s.accuracy:.2%}</b> on {images} "
+                              f"(baseline {s.baseline_accuracy:.2%}){qat_line}<br>estimated sizes: fp32 "
                               f"{sizes.get('fp32_bytes', 0):,} B · int8 {sizes.get('int8_bytes', 0):,} B · gzip "
                               f"{sizes.get('gzip_bytes', 0):,} B")
 
