@@ -414,3 +414,23 @@ def test_runs_table_has_human_headers_a_qat_column_and_separators():
                  "21.3×", "yes"):
         assert text in html, text
     assert "gzip_bytes" not in html and "compression_ratio" not in html
+
+
+def test_the_pickers_follow_the_session(trained_lenet, small_mnist):
+    """After an upload the pickers show the uploaded model and 'user' data; after a load that was stopped they
+    show the session again, not what was picked; Load with the uploaded model's name refuses clearly."""
+    from workbench.widgets.studio import Studio
+
+    app = Studio(load=False)
+    user = small_mnist.subset(train=300)
+    user.name = "my_digits"
+    app.state.set_session(trained_lenet, user, "my_lenet")
+    assert app.model_picker.value == "my_lenet" and "my_lenet" in app.model_picker.options
+    assert app.data_picker.value == "user"
+    app.model_picker.value = "mobilenet_v1"  # picked, then a load of it is stopped: busy goes True then False
+    app.state.busy = True
+    app.state.busy = False
+    assert app.model_picker.value == "my_lenet"
+    assert not app.load_picked() and "already open" in app.state.error
+    app.state.set_session(trained_lenet, small_mnist.subset(train=300), "lenet5")
+    assert app.model_picker.value == "lenet5" and app.data_picker.value == "mnist"

@@ -30,15 +30,35 @@ class Studio:
         self.upload = w.FileUpload(accept=".keras,.npz", multiple=True, description="Upload .keras / .npz")
         self.runs_table = w.HTML()
         self.header = w.HTML()
-        self.load_button.on_click(lambda _: self.loader.load_zoo(self.model_picker.value, self.data_picker.value))
+        self.load_button.on_click(lambda _: self.load_picked())
         self.upload.observe(self._on_upload, names="value")
         self.state.observe(lambda c: self._show_runs(), names=["runs"])
         self.state.observe(lambda c: self._show_header(), names=["model_name", "data_source", "busy"])
+        self.state.observe(lambda c: self._follow_session(), names=["model_name", "dataset_name"])
+        self.state.observe(lambda c: None if c["new"] else self._follow_session(), names=["busy"])
         if load:
             self.loader.load_now(model, dataset)
         self.dashboard = Dashboard(self.state)
         self.search = SearchPanel(self.state)
         self._show_header()
+
+    def load_picked(self) -> bool:
+        """Load the picked zoo model on the picked data (an uploaded model is the session already)."""
+        if self.model_picker.value not in MODELS:
+            return self.state._refuse(f"{self.model_picker.value!r} is the uploaded model and already open; pick a "
+                                      f"zoo model ({', '.join(MODELS)}) to load one.")
+        return self.loader.load_zoo(self.model_picker.value, self.data_picker.value)
+
+    def _follow_session(self):
+        """The pickers show what the session holds: after an upload, and after a load that was stopped."""
+        s = self.state
+        if s.model_name:
+            options = list(MODELS) + ([s.model_name] if s.model_name not in MODELS else [])
+            if list(self.model_picker.options) != options:
+                self.model_picker.options = options
+            self.model_picker.value = s.model_name
+        if s.dataset_name:
+            self.data_picker.value = s.dataset_name if s.dataset_name in DATASETS else "user"
 
     def _on_upload(self, change):
         if change["new"]:
