@@ -35,6 +35,16 @@ def test_finished_trials_appear_as_points_with_the_front_and_the_pick(panel):
     assert budget.y[0] == pytest.approx(panel.state.baseline_validation - 0.5)
     assert "search finished" in panel.state.message and "3 of 3 trials" in panel.status.value
     assert not panel.start_button.disabled and panel.stop_button.disabled
+    assert panel.view.empty_message() is None
+
+
+def test_an_idle_search_panel_says_what_it_will_show():
+    from workbench.widgets.search_panel import SearchPanel
+    from workbench.widgets.state import SessionState
+
+    panel = SearchPanel(SessionState())
+    assert "No finished trial yet" in panel.view.empty_message()
+    assert not panel.start() and "No model loaded" in panel.state.session.error
 
 
 @pytest.mark.slow

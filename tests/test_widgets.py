@@ -395,9 +395,13 @@ def test_a_new_session_clears_the_previous_models_sensitivity(board, trained_len
 
     state = board.state
     state.sensitivity = pd.DataFrame({"layer": ["conv1"], "sparsity": [0.5], "accuracy": [0.9], "params": [500]})
-    assert len(board.sensitivity.figure.data) == 1
+    assert len(board.sensitivity.figure.data) == 1 and board.sensitivity.empty_message() is None
     state.set_session(trained_lenet, small_mnist.subset(train=256, test=100), "lenet5", eval_size=100)
     assert state.sensitivity is None and len(board.sensitivity.figure.data) == 0
+    assert "No scan yet" in board.sensitivity.empty_message()  # words, not bare axes
+    assert tuple(board.sensitivity.figure.layout.xaxis.range) == (0, 1)
+    assert "No training yet" in board.curves.empty_message()
+    assert [a.text for a in board.curves.figure.layout.annotations][:2] == ["accuracy", "size (bytes)"]
 
 
 def test_runs_table_has_human_headers_a_qat_column_and_separators():

@@ -189,6 +189,8 @@ class SearchView(View):
             trace.x, trace.y = d[key]["x"], d[key]["y"]
             trace.customdata = d[key]["trial"]
             trace.text = [f"trial {n}" for n in d[key]["trial"]]
+        self.show_empty(None if d["trials"]["x"] else "No finished trial yet: Start search, and each trial appears "
+                                                      "here as it ends.")
 
     def _clicked(self, trace, points, state) -> None:
         if points.point_inds:

@@ -60,6 +60,20 @@ class View:
         """Update trace data from the state (called inside batch_update)."""
         raise NotImplementedError
 
+    EMPTY = "wb-empty"  # the name of the empty-state note among the figure's annotations
+
+    def show_empty(self, message: str | None) -> None:
+        """Say in words why the figure has nothing to show (instead of bare axes), or remove the note."""
+        kept = [a for a in self.figure.layout.annotations if a.name != self.EMPTY]
+        if message:
+            kept.append(go.layout.Annotation(name=self.EMPTY, text=message, showarrow=False, xref="paper",
+                                             yref="paper", x=0.5, y=0.5, font=dict(size=13, color="#666")))
+        self.figure.layout.annotations = kept
+
+    def empty_message(self) -> str | None:
+        """The empty-state note shown, if any."""
+        return next((a.text for a in self.figure.layout.annotations if a.name == self.EMPTY), None)
+
     def _on_change(self, change=None) -> None:
         self.redraw()
 

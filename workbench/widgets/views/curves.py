@@ -69,3 +69,5 @@ class CurvesView(View):
         val.x, val.y, val.name = d["val_step"], d["val_accuracy"], self.split_label("validation")
         for trace, (key, _) in zip(sizes, SIZE_KEYS):
             trace.x, trace.y = d["size_step"], d[key]
+        self.show_empty(None if d["size_step"] else "No training yet: Fine-tune or Quantize (QAT) draws accuracy "
+                                                   "and estimated size here, live.")

@@ -38,3 +38,7 @@ class SensitivityView(View):
                 self.figure.add_scatter(name=layer, mode="lines+markers")
         for trace, (x, y) in zip(self.figure.data, curves.values()):
             trace.x, trace.y = x, y
+        self.show_empty(None if curves else "No scan yet: 'Sensitivity scan' prunes each layer alone and draws "
+                                            "its accuracy here.")
+        self.figure.update_xaxes(range=None if curves else [0, 1], autorange=bool(curves))
+        self.figure.update_yaxes(range=None if curves else [0, 1], autorange=bool(curves))
