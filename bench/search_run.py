@@ -25,6 +25,21 @@ import workbench as wb  # noqa: E402
 from workbench.search import SearchSpace  # noqa: E402
 
 
+def _commit() -> str:
+    """The code this row ran (with '+changes' when the work tree differed from it)."""
+    import subprocess
+
+    root = HERE.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "workbench", "bench"], cwd=root, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+changes" if dirty else "")
+
+
 def run_auto_row(name: str, minutes: float | None = None, limit: int = 0, out_dir=None) -> dict:
     spec = AUTO_ROWS[name]
     budget = minutes or spec["budget_minutes"]
@@ -48,7 +63,7 @@ def run_auto_row(name: str, minutes: float | None = None, limit: int = 0, out_di
               "reduced": bool((minutes and minutes > spec["budget_minutes"]) or (limit and limit != spec.get("limit", 0))),
               "budget_minutes": budget, "seconds_total": seconds, "search": report.to_dict(),
               "trials_per_hour": 3600.0 * report.counts["total"] / max(1e-9, report.seconds.get("search", 0.0)),
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "rules": "v2"}
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "rules": "v2", "commit": _commit()}
     pick = report.pick
     result["goal_met"] = bool(pick and pick.get("test") and pick["test"]["ratio"]["mean"] >= spec["goal"]["ratio"]
                               and pick["test"]["delta_points"]["mean"] >= -spec["goal"]["max_loss_points"])

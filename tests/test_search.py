@@ -115,6 +115,22 @@ def test_the_stopping_rule_learns_from_finished_trials():
     assert not should_stop(1, 2, 0.80, 0.90, table)
     assert should_stop(1, 2, 0.70, 0.90, table)
     assert not should_stop(1, 2, 0.10, 0.90, recovery_table(records[:2]))  # too few finished trials to judge
+    losing = [{"state": "complete", "values": [1, 0.90], "intermediate": {"1": 0.95, "2": 0.95}}] * 3  # all lost 5
+    assert recovery_table(losing)[1] == pytest.approx(-0.05)
+    assert not should_stop(1, 2, 0.91, 0.90, recovery_table(losing))  # a further loss is not predicted
+    assert should_stop(1, 2, 0.897, 0.90, recovery_table(losing))  # below the budget by more than the margin
+
+
+def test_a_search_whose_trials_all_stop_early_lets_the_next_one_finish():
+    from workbench.search.api import STARVED_AFTER, starving
+
+    records = {n: {"state": "complete"} for n in range(3)}
+    records.update({n: {"state": "pruned"} for n in range(3, 3 + STARVED_AFTER - 1)})
+    assert not starving(records)
+    records[99] = {"state": "pruned"}
+    assert starving(records)
+    records[100] = {"state": "complete"}
+    assert not starving(records)
 
 
 def test_resume_marks_running_trials_failed_and_runs_them_again(tmp_path):

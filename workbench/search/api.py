@@ -146,7 +146,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                              if data_spec else None),
                     "baseline_validation": base_val, "target": base_val - max_loss / 100.0,
                     "recovery": recovery_table(list(records.values())),
-                    "early_stop": split == "validation" and early_stopping,
+                    "early_stop": split == "validation" and early_stopping and not starving(records),
                     **{k: c.get_config() for k, c in configs.items()}}
 
         def submit(trial):
@@ -221,6 +221,16 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
     if out is not None:
         write_search_outputs(out, result, journal)
     return result
+
+
+STARVED_AFTER = 5  # stopped-early trials in a row after which the next one runs to its end
+
+
+def starving(records: dict) -> bool:
+    """True when the last trials all stopped early: the stopping rule learns only from finished trials, so
+    without one that finishes now and then it would keep stopping everything on old evidence."""
+    states = [records[n].get("state") for n in sorted(records)][-STARVED_AFTER:]
+    return len(states) == STARVED_AFTER and all(state == "pruned" for state in states)
 
 
 def _keep_artifact(journal: pathlib.Path, number: int, data: bytes) -> None:

@@ -67,13 +67,16 @@ def should_stop(epoch: int, epochs: int, accuracy: float, target: float, recover
     """True when a trial, at ``accuracy`` after fine-tune epoch ``epoch`` of ``epochs``, cannot reach ``target``.
 
     ``recovery[r]`` is the most a finished trial gained from r epochs before the end of its fine-tune to
-    its int8 validation accuracy (it may be negative: QAT and the pruning ramp usually cost accuracy).
+    its int8 validation accuracy (it may be negative: QAT and the pruning ramp usually cost accuracy; a negative
+    one is taken as 0).
     """
     remaining = epochs - epoch
     gain = recovery.get(remaining, recovery.get(str(remaining)))
     if gain is None or recovery.get("finished", 0) < MIN_FINISHED:
         return False
-    return accuracy + gain + SAFETY_POINTS / 100.0 < target
+    # A further loss is never predicted (a few finished trials do not say that much): a trial stops only when it
+    # is below the budget by more than the largest gain seen, plus the safety margin.
+    return accuracy + max(gain, 0.0) + SAFETY_POINTS / 100.0 < target
 
 
 def run_job(job: dict, baseline: bytes, data_spec) -> dict:
