@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import statistics
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -21,11 +20,11 @@ if str(HERE) not in sys.path:
 from rows import ROWS  # noqa: E402
 from search_tables import search_markdown  # noqa: E402
 
+from workbench.stats import spread  # noqa: E402
+
 
 def _stat(values) -> dict:
-    values = [float(v) for v in values]
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values)}
+    return {k: v for k, v in spread(values).items() if k != "values"}
 
 
 def summarise(runs: list[dict]) -> dict:

@@ -17,6 +17,14 @@ class UsageError(Exception):
     """A malformed command line: reported like argparse's own errors, with exit status 2."""
 
 
+def _interrupted(what_is_kept: str, *bars) -> int:
+    """Ctrl-C: close the progress bars, say what was kept, exit 130 (the shell's code for SIGINT)."""
+    for bar in bars:
+        bar.close()
+    print(f"\ninterrupted: {what_is_kept}", file=sys.stderr)
+    return 130
+
+
 def _parse_layer_values(text: str, cast, what: str) -> dict:
     out = {}
     for item in filter(None, (text or "").split(",")):
@@ -104,10 +112,7 @@ def cmd_compress(args) -> int:
                           qat=qat, out_dir=args.out, int8_io=args.int8_io, on_stage=on_stage,
                           on_record=on_record)
     except KeyboardInterrupt:
-        bar.close()
-        print("\ninterrupted: the output folder holds only what an earlier complete run wrote, if any.",
-              file=sys.stderr)
-        return 130
+        return _interrupted("the output folder holds only what an earlier complete run wrote, if any.", bar)
     finally:
         batches.close()
         bar.close()
@@ -170,10 +175,7 @@ def cmd_search(args) -> int:
                         warm_start=not args.no_warm_start, resume=args.resume, storage=args.storage,
                         on_trial=on_trial, on_status=lambda text: bar.set_description_str(f"search: {text}"))
     except KeyboardInterrupt:
-        bar.close()
-        print("\ninterrupted: the study journal keeps every finished trial; run again with --resume to go on.",
-              file=sys.stderr)
-        return 130
+        return _interrupted("the study journal keeps every finished trial; run again with --resume to go on.", bar)
     finally:
         bar.close()
     front = report.pareto

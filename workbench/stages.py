@@ -204,6 +204,16 @@ def train_baseline(run: Run, on_record: Callable | None = None, stop: threading.
     return run
 
 
+def given_baseline(run: Run, model: keras.Model, rule: str, validation: float | None = None) -> Run:
+    """Take ``model`` as the run's trained baseline (not trained here); ``validation`` is its known validation
+    accuracy (measured when not given)."""
+    run.baseline = model
+    run.reports["baseline"] = {"trained_here": False, "epochs": None, "best_epoch": None, "rule": rule}
+    run.validation["baseline"] = (float(validation) if validation is not None
+                                  else accuracy(model, *run.validation_xy))
+    return run
+
+
 def prune(run: Run) -> Run:
     """Stage "prune": remove whole filters / neurons (``prune.structured``), then wrap the weight layers with
     masks and, for a one-shot schedule, prune now. ``run.baseline`` stays the full model (sizes count from it)."""

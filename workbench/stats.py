@@ -58,3 +58,13 @@ def paired_delta(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     n = int(a.size)
     return {"delta_points": 100.0 * (only_b - only_a) / n if n else math.nan, "only_a": only_a, "only_b": only_b,
             "p_value": mcnemar_exact(only_a, only_b), "n": n}
+
+
+def spread(values) -> dict:
+    """Mean, sample standard deviation (0 for one value), min, max and the values themselves: how figures
+    repeated over seeds are reported (bench rows, the search's final runs)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("spread() needs at least one value. Received: an empty sequence")
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "values": values}

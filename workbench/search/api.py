@@ -139,11 +139,14 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                 study.enqueue_trial(space.params_for(sparsity, bits=bits), user_attrs={"warm_start": tolerance})
         seconds["sensitivity"] = time.perf_counter() - t0
 
+        summary = run.data.summary()
+        expected_data = ({k: summary[k] for k in ("source", "train", "validation", "test")}
+                         if data_spec else None)
+
         def job_for(number: int, params: dict, split: str = "validation", job_seed: int = 0) -> dict:
             configs = space.configs(params, seed=job_seed)
             return {"number": number, "seed": job_seed, "split": split, "model_name": run.model_name,
-                    "data": ({k: run.data.summary()[k] for k in ("source", "train", "validation", "test")}
-                             if data_spec else None),
+                    "data": expected_data,
                     "baseline_validation": base_val, "target": base_val - max_loss / 100.0,
                     "recovery": recovery_table(list(records.values())),
                     "early_stop": split == "validation" and early_stopping and not starving(records),
@@ -174,36 +177,34 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         front = reports.pareto_front(trials_table)
         number = reports.pick_trial(front)
         pick, artifact = None, None
-        if number is not None and not outcome["stopped"] and final_seeds:
+        if number is not None:
+            row = front[front["trial"] == number].iloc[0]
+            params = study.trials[number].params
+            pick = {"trial": number, "params": params,
+                    "configs": space.configs(params, seed=final_seeds[0] if final_seeds else seed),
+                    "gzip_bytes": int(row["gzip_bytes"]), "ratio": float(row["ratio"]),
+                    "val_accuracy": float(row["val_accuracy"]), "loss_points": float(row["loss_points"]),
+                    "test": None}
+        if pick is not None and not outcome["stopped"] and final_seeds:
             status(f"measuring the pick (trial {number}) on the test split, seeds {list(final_seeds)}")
             t0 = time.perf_counter()
-            params = study.trials[number].params
             jobs = [job_for(number, params, split="test", job_seed=s) for s in final_seeds]
             finals = client.gather([client.submit(run_job, j, base_future, data_future, pure=False) for j in jobs])
             failed = [f for f in finals if f["state"] != "complete"]
             finals = [f for f in finals if f["state"] == "complete"]
-            row = front[front["trial"] == number].iloc[0]
-            pick = {"trial": number, "params": params, "configs": space.configs(params, seed=final_seeds[0]),
-                    "gzip_bytes": int(row["gzip_bytes"]), "ratio": float(row["ratio"]),
-                    "val_accuracy": float(row["val_accuracy"]), "loss_points": float(row["loss_points"]),
-                    "test": reports.summarise_seeds(finals) if finals else None,
-                    "failed_seeds": [{"seed": f["seed"], "error": f.get("error")} for f in failed],
-                    "runs": [{k: v for k, v in f.items() if k not in ("tflite", "traceback")} for f in finals]}
+            pick.update(test=reports.summarise_seeds(finals) if finals else None,
+                        failed_seeds=[{"seed": f["seed"], "error": f.get("error")} for f in failed],
+                        runs=[{k: v for k, v in f.items() if k not in ("tflite", "traceback")} for f in finals])
             artifact = finals[0]["tflite"] if finals else None
             seconds["final"] = time.perf_counter() - t0
-        elif number is not None:
-            row = front[front["trial"] == number].iloc[0]
-            params = study.trials[number].params
-            pick = {"trial": number, "params": params, "configs": space.configs(params, seed=seed),
-                    "gzip_bytes": int(row["gzip_bytes"]), "ratio": float(row["ratio"]),
-                    "val_accuracy": float(row["val_accuracy"]), "loss_points": float(row["loss_points"]),
-                    "test": None, "note": ("the search was stopped: " if outcome["stopped"] else "no final seeds: ")
-                    + "the pick was not measured on the test split"}
+        elif pick is not None:
+            pick["note"] = (("the search was stopped: " if outcome["stopped"] else "no final seeds: ")
+                            + "the pick was not measured on the test split")
 
     seconds["total"] = time.perf_counter() - started
     result = reports.SearchReport(
         trials=trials_table, pareto=front, pick=pick,
-        baseline={"validation": base_val, "model": run.model_name, "dataset": run.data.summary(),
+        baseline={"validation": base_val, "model": run.model_name, "dataset": summary,
                   "training": {k: v for k, v in run.reports["baseline"].items() if k != "history"},
                   "fp32_bytes": int(run.baseline.count_params()) * 4},
         settings={"max_loss": max_loss, "trials": trials, "minutes": minutes, "workers": slots,

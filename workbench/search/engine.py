@@ -164,20 +164,28 @@ def run_trials(study, submit, trials: int | None, deadline: float | None, slots:
 
     inflight: dict = {}
     stopped = timed_out = False
+    used = counted(study)  # read once; every tell below that uses budget adds one
+
+    def told(trial, record: dict) -> None:
+        nonlocal used
+        tell(study, trial, record, baseline_validation, max_loss)
+        used += not record.get("interrupted")
+        if on_record is not None:
+            on_record(trial.number, record)
 
     def budget_left() -> bool:
         nonlocal timed_out
         if deadline is not None and time.monotonic() >= deadline:
             timed_out = True
             return False
-        return trials is None or counted(study) + len(inflight) < trials
+        return trials is None or used + len(inflight) < trials
 
     def launch() -> None:
         trial = study.ask()
         try:
             future = submit(trial)
         except Exception as exc:  # noqa: BLE001 (a trial that cannot start is a failed trial)
-            tell(study, trial, {"state": "fail", "error": f"{type(exc).__name__}: {exc}"}, 0.0, 0.0)
+            told(trial, {"state": "fail", "error": f"{type(exc).__name__}: {exc}"})
             return
         inflight[future] = trial
 
@@ -199,18 +207,12 @@ def run_trials(study, submit, trials: int | None, deadline: float | None, slots:
                     future.cancel()
         for future in done:
             trial = inflight.pop(future)
-            record = _outcome(future, KilledWorker)
-            tell(study, trial, record, baseline_validation, max_loss)
-            if on_record is not None:
-                on_record(trial.number, record)
+            told(trial, _outcome(future, KilledWorker))
         if stopped:
             for future in list(inflight):
                 trial = inflight.pop(future)
-                record = {"state": "fail", "error": "stopped: the search was stopped while this trial ran",
-                          "interrupted": True}
-                tell(study, trial, record, baseline_validation, max_loss)
-                if on_record is not None:
-                    on_record(trial.number, record)
+                told(trial, {"state": "fail", "error": "stopped: the search was stopped while this trial ran",
+                             "interrupted": True})
     return {"stopped": stopped, "timed_out": timed_out}
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from workbench.search.engine import json_ready
+from workbench.stats import spread
 
 TRIAL_COLUMNS = ["trial", "state", "gzip_bytes", "ratio", "val_accuracy", "loss_points", "within_budget",
                  "finetune_epochs", "stopped_at", "seconds", "worker", "error"]
@@ -75,12 +76,8 @@ def summarise_seeds(records: list[dict]) -> dict:
     base = [r["test"]["baseline"]["accuracy"] for r in records]
     delta = [r["test"]["delta"]["delta_points"] for r in records]
     ratio = [r["sizes"]["compression_ratio"] for r in records]
-
-    def stat(values):
-        return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                "values": [float(v) for v in values]}
-    return {"seeds": [r["seed"] for r in records], "int8": stat(int8), "baseline": stat(base),
-            "delta_points": stat(delta), "ratio": stat(ratio),
+    return {"seeds": [r["seed"] for r in records], "int8": spread(int8), "baseline": spread(base),
+            "delta_points": spread(delta), "ratio": spread(ratio),
             "ci95": [r["test"]["int8"]["ci95"] for r in records],
             "mcnemar_p": [r["test"]["delta"].get("p_value") for r in records]}
 

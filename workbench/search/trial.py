@@ -101,18 +101,17 @@ def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
 
     data = dataset_for(data_spec)
     expected = job.get("data")
-    if expected and {k: data.summary()[k] for k in expected} != expected:
+    summary = data.summary()
+    found = {k: summary[k] for k in expected} if expected else None
+    if found != expected:
         raise RuntimeError(f"This worker loaded other data under the name {data.name!r}: "
-                           f"{ {k: data.summary()[k] for k in expected} }, not the client's {expected}. Give every "
+                           f"{found}, not the client's {expected}. Give every "
                            "worker the same dataset files (Keras cache or Debian package), or pass a Dataset.")
     model = model_from_bytes(baseline)
     training = {"finetune": TrainConfig.from_config(job["finetune"]), "qat": TrainConfig.from_config(job["qat"])}
     run = stages.Run(data=data, model_name=job.get("model_name", model.name), prune=PruneConfig.from_config(job["prune"]),
                      quant=QuantConfig.from_config(job["quant"]), training={**stages.DEFAULT_TRAINING, **training})
-    run.baseline = model
-    run.reports["baseline"] = {"trained_here": False, "epochs": None, "best_epoch": None,
-                               "rule": "the search's shared baseline"}
-    run.validation["baseline"] = float(job["baseline_validation"])
+    stages.given_baseline(run, model, "the search's shared baseline", validation=job["baseline_validation"])
     stages.check_settings(run, model)
     stop = threading.Event()
     epochs = training["finetune"].epochs
