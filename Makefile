@@ -35,18 +35,18 @@ screenshots: setup
 	WORKBENCH_SCREENSHOTS=$(CURDIR)/docs/screenshots WORKBENCH_OFFLINE=1 TF_CPP_MIN_LOG_LEVEL=2 \
 		$(PY) -m pytest tests/browser -k "slider or fine_tune or export"
 
-# Compression Studio on the embedded default (LeNet-5 on the bundled MNIST sample). Kernels whose page is gone
-# (no connection) and idle for 5 minutes are shut down, checked every minute: closed tabs do not keep ~1 GB each.
+# Compression Studio on the embedded default (LeNet-5 on the bundled MNIST sample), served by workbench_server:
+# Voila on 127.0.0.1 where a closed tab ends its kernel, kernels whose page is gone are culled after 5 idle
+# minutes, and past MAX_SESSIONS sessions (about 1 GB each) new visitors get a "server is full" page.
 APP_PORT ?= 8866
+MAX_SESSIONS ?= 20
 app: $(STAMP)
 	@echo ""
 	@echo "  Compression Studio: http://127.0.0.1:$(APP_PORT)/voila/render/compression_studio.ipynb"
 	@echo "  (all apps: http://127.0.0.1:$(APP_PORT)/voila/tree)"
 	@echo ""
-	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/voila apps/ --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1 \
-		--preheat_kernel=True --pool_size=1 \
-		--MappingKernelManager.cull_interval=60 --MappingKernelManager.cull_idle_timeout=300 \
-		--MappingKernelManager.cull_connected=False
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m workbench_server apps/ --no-browser --port=$(APP_PORT) \
+		--preheat_kernel=True --pool_size=1 --max_sessions=$(MAX_SESSIONS)
 
 # Benchmarks: all rows, or one with `make bench ROW=lenet5-mnist` (auto-* rows run the automatic search, within
 # their wall-time budget); writes bench/results and bench/RESULTS.md. `make bench ROW=search-scaling` measures

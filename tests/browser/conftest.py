@@ -26,37 +26,46 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def voila(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium).")
+def start_server(folder: pathlib.Path, *args: str):
+    """workbench_server (as `make app` runs it) on a free port of 127.0.0.1: (base URL, process, log path)."""
     port = _free_port()
-    env = {**os.environ, "WORKBENCH_OFFLINE": "1", "WORKBENCH_CACHE": str(tmp_path_factory.mktemp("cache")),
+    env = {**os.environ, "WORKBENCH_OFFLINE": "1", "WORKBENCH_CACHE": str(folder / "cache"),
            "TF_CPP_MIN_LOG_LEVEL": "3"}
-    log = open(tmp_path_factory.mktemp("voila") / "voila.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "voila", str(ROOT / "apps"), "--no-browser", f"--port={port}",
-                             "--Voila.ip=127.0.0.1", "--show_tracebacks=True"], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, cwd=ROOT)
+    log_path = folder / "voila.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "workbench_server", str(ROOT / "apps"), "--no-browser",
+                             f"--port={port}", "--show_tracebacks=True", *args], stdout=log,
+                            stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    log.close()
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
             urllib.request.urlopen(base + "/voila/tree", timeout=2)
-            break
+            return base, proc, log_path
         except OSError:
             if proc.poll() is not None:
-                pytest.fail(f"voila exited with {proc.returncode}; see {log.name}")
+                pytest.fail(f"the server exited with {proc.returncode}; see {log_path}")
             time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail("voila did not start within 60 s")
-    yield base
+    stop_server(proc)
+    pytest.fail("the server did not start within 60 s")
+
+
+def stop_server(proc) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def voila(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium).")
+    base, proc, _ = start_server(tmp_path_factory.mktemp("voila"), "--max_sessions=0")
+    yield base
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")
@@ -75,4 +84,5 @@ def page(browser):
     pg = context.new_page()
     pg.set_default_timeout(120_000)
     yield pg
+    pg.close(run_before_unload=True)  # as a closed tab: Voila's beacon ends the page's kernel
     context.close()

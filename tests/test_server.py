@@ -1,0 +1,62 @@
+"""workbench_server without a browser: light imports, session counting, settings (browser tests: tests/browser)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_layers import ROOT, workbench_imports
+
+
+def test_the_server_imports_neither_tensorflow_nor_the_workbench():
+    for path in sorted((ROOT / "workbench_server").rglob("*.py")):
+        assert workbench_imports(path) == [], path
+    code = ("import sys, workbench_server; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'workbench')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+class FakeTask:
+    pass
+
+
+class FakeKernels:
+    def __init__(self, running: int, pools: dict):
+        self._ids, self._pools = [f"k{i}" for i in range(running)], pools
+
+    def list_kernel_ids(self):
+        return list(self._ids)
+
+
+@pytest.mark.parametrize("running, pooled, sessions", [(0, 0, 0), (3, 0, 3), (3, 2, 1), (2, 2, 0), (1, 2, 0)])
+def test_pre_heated_kernels_are_not_sessions(running, pooled, sessions):
+    from workbench_server import session_kernels
+
+    pools = {"compression_studio.ipynb": [FakeTask() for _ in range(pooled)]}
+    assert session_kernels(FakeKernels(running, pools)) == sessions
+    assert session_kernels(FakeKernels(running, {})) == running  # no pools: Voila without pre-heating
+
+
+def test_defaults_and_a_negative_cap_is_refused(tmp_path):
+    code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize(['--max_sessions=-1', {!r}])")
+    out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode != 0 and "max_sessions must be 0 (no cap) or more. Received: -1" in out.stderr
+    code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}]); "
+            "km = s.config.MappingKernelManager; "
+            "print(s.ip, s.voila_configuration.template, km.cull_idle_timeout, km.cull_connected, s.max_sessions, "
+            "s.tornado_settings['workbench_max_sessions'])")
+    out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.split() == ["127.0.0.1", "workbench", "300", "False", "20", "20"]
+
+
+def test_the_template_drops_only_the_cdn_links():
+    from workbench_server.app import TEMPLATES
+
+    text = (TEMPLATES / "voila" / "templates" / "workbench" / "index.html.j2").read_text()
+    assert "http" not in text.split("-#}", 1)[1]
+    assert "voila-style.js" in text and "super.super()" in text

@@ -1,0 +1,3 @@
+from workbench_server.app import main
+
+main()

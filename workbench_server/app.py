@@ -1,0 +1,103 @@
+"""WorkbenchServer: Voila with the shutdown beacon fixed, culling on, a session cap and no CDN (see __init__)."""
+
+from __future__ import annotations
+
+import html
+import os
+import pathlib
+
+import tornado.web
+from traitlets import Int
+from traitlets.config import Config
+from voila.app import Voila
+from voila.tornado.handler import TornadoVoilaHandler
+
+TEMPLATES = pathlib.Path(__file__).resolve().with_name("templates")  # a Jupyter data dir: voila/templates/workbench
+SESSION_GB = 1.0  # about what one Studio kernel holds (TensorFlow, a model, its data); README "Serving a class"
+
+DEFAULTS = {
+    "Voila": {"ip": "127.0.0.1"},
+    "VoilaConfiguration": {"template": "workbench"},
+    # A kernel whose page is gone (no connection) and idle for 5 minutes is shut down; checked every minute.
+    "MappingKernelManager": {"cull_interval": 60, "cull_idle_timeout": 300, "cull_connected": False},
+}
+
+FULL_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>The workbench is full</title>
+<meta http-equiv="refresh" content="60">
+<style>body {{ font-family: sans-serif; max-width: 40em; margin: 4em auto; line-height: 1.5; color: #222; }}</style>
+</head><body>
+<h1>The workbench is full right now</h1>
+<p>{sessions} {noun} open on this server, which is its limit ({limit}). Each one holds about
+{gb:.0f} GB of memory, and one more would slow everyone down.</p>
+<ul>
+<li>Close a workbench tab you no longer use: its session ends at once.</li>
+<li>Or wait: sessions whose tab is gone are closed after {idle} minutes. This page tries again every minute.</li>
+</ul>
+<p>Teachers: a machine with more memory can take more sessions
+(<code>make app MAX_SESSIONS=N</code>); README, "Serving a class", says how to serve a larger class.</p>
+</body></html>
+"""
+
+
+def pooled_count(kernel_manager) -> int:
+    """Kernels Voila keeps pre-heated in its pools (started or starting, given to no visitor yet)."""
+    return sum(len(pool) for pool in getattr(kernel_manager, "_pools", {}).values())
+
+
+def session_kernels(kernel_manager) -> int:
+    """Kernels that belong to visitors: every running kernel but the pre-heated ones waiting in a pool."""
+    return max(0, len(kernel_manager.list_kernel_ids()) - pooled_count(kernel_manager))
+
+
+class RenderHandler(TornadoVoilaHandler):
+    """Voila's render page, which also sets the ``_xsrf`` cookie and refuses visitors past the session cap."""
+
+    async def prepare(self, *args, **kwargs):
+        await super().prepare(*args, **kwargs)
+        # Reading the token sets the _xsrf cookie; Voila's beforeunload beacon posts it back to
+        # /voila/api/shutdown/<kernel>, which XSRF protection otherwise refuses (voila-dashboards/voila#1458).
+        self.xsrf_token  # noqa: B018
+
+    @tornado.web.authenticated
+    async def get(self, path=None):
+        limit = self.settings.get("workbench_max_sessions") or 0
+        sessions = session_kernels(self.kernel_manager)
+        if limit and sessions >= limit:
+            idle = self.kernel_manager.cull_idle_timeout
+            self.log.warning("session cap reached (%d of %d): refused %s", sessions, limit, self.request.path)
+            self.set_status(503)
+            self.set_header("Retry-After", "60")
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(FULL_PAGE.format(sessions=sessions, limit=limit, gb=SESSION_GB,
+                                         noun="session is" if sessions == 1 else "sessions are",
+                                         idle=html.escape(f"{idle / 60:g}") if idle else "a few"))
+            return
+        await super().get(path)
+
+
+class WorkbenchServer(Voila):
+    """``voila`` with the workbench's defaults: 127.0.0.1, the ``workbench`` template, culling, a session cap."""
+
+    name = "workbench-server"
+    description = "Serve the CNN Compression Workbench's Voila apps to a class."
+    aliases = {**Voila.aliases, "max_sessions": "WorkbenchServer.max_sessions"}
+    max_sessions = Int(20, config=True, help=(
+        "Visitor sessions (kernels) open at once; past it, new visitors get a 'server is full' page. "
+        "About 1 GB each: 20 fits a 24 GB machine with room for the server and pre-heated kernels. 0: no cap."))
+
+    def initialize(self, argv=None):
+        paths = [str(TEMPLATES)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+        self.update_config(Config(DEFAULTS))  # command line and config files still win
+        super().initialize(argv)
+        if self.max_sessions < 0:
+            raise ValueError(f"max_sessions must be 0 (no cap) or more. Received: {self.max_sessions}")
+        self.tornado_settings = {**self.tornado_settings, "workbench_max_sessions": self.max_sessions}
+
+    def init_handlers(self):
+        return [(route[0], RenderHandler, *route[2:]) if route[1] is TornadoVoilaHandler else route
+                for route in super().init_handlers()]
+
+
+main = WorkbenchServer.launch_instance
