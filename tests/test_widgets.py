@@ -438,3 +438,49 @@ def test_the_pickers_follow_the_session(trained_lenet, small_mnist):
     assert not app.load_picked() and "already open" in app.state.error
     app.state.set_session(trained_lenet, small_mnist.subset(train=300), "lenet5")
     assert app.model_picker.value == "lenet5" and app.data_picker.value == "mnist"
+
+
+def test_time_left_and_its_words():
+    from workbench.widgets.controls import duration
+    from workbench.widgets.runs import time_left
+
+    assert time_left(0.25, 10.0) == pytest.approx(30.0)  # a quarter in 10 s: 30 s to go at that pace
+    assert time_left(0.01, 10.0) is None and time_left(0.5, 0.5) is None and time_left(1.0, 10.0) is None
+    assert [duration(s) for s in (8.4, 130, 900, 3600, 3900)] == ["8 s", "2 min 10 s", "15 min", "1 h", "1 h 5 min"]
+
+
+def test_a_run_shows_the_time_left_while_it_goes(board):
+    state, controls = board.state, board.controls
+    state.set_layer_sparsity("fc1", 0.5)
+    state.set_training(epochs=3)
+    state.record_every = 1
+    seen = []
+    state.observe(lambda change: seen.append((change["new"], controls.eta.value)), names=["eta"])
+    assert state.fine_tune()
+    assert state.wait(120)
+    estimates = [value for value, _ in seen if value is not None]
+    assert estimates and all(value >= 0 for value in estimates)
+    assert any(label.startswith("about ") and label.endswith(" left") for _, label in seen if label)
+    assert state.eta is None and controls.eta.value == ""  # finished: no time left shown
+
+
+def test_loading_an_uncached_baseline_says_what_it_will_train_and_fills_the_bar(small_mnist, tmp_path,
+                                                                               monkeypatch):
+    from workbench import stages
+    from workbench.config import TrainConfig
+    from workbench.widgets.loading import SessionLoader
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    monkeypatch.setitem(stages.DEFAULT_TRAINING, "baseline", TrainConfig(epochs=2, batch_size=64, patience=2))
+    state = SessionState()
+    loader = SessionLoader(state, eval_size=100)
+    loader.user_data = small_mnist.subset(train=640, test=200)
+    statuses, progress = [], []
+    state.observe(lambda change: statuses.append(change["new"]), names=["status"])
+    state.observe(lambda change: progress.append(change["new"]), names=["progress"])
+    assert loader.load_zoo("lenet5", "user", wait=True)
+    plan = next(text for text in statuses if text.startswith("No trained lenet5"))
+    n_train = len(loader.user_data.y_train)
+    assert f"on {n_train:,} images" in plan and "up to 2 epochs of 10 batches" in plan
+    assert any(0 < p < 1 for p in progress)  # the bar moved while it trained
+    assert state.model is not None and any(text.startswith("lenet5 on") for text in statuses)

@@ -19,6 +19,18 @@ SLIDER_LAYOUT = w.Layout(width="420px")
 STYLE = {"description_width": "90px"}
 
 
+def duration(seconds: float) -> str:
+    """'8 s', '2 min 10 s', '1 h 5 min': a time left as people say it."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} min {rest} s" if rest and minutes < 10 else f"{round(seconds / 60)} min"
+    hours, rest = divmod(round(seconds / 60), 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
 class Controls:
     """The control panel of one session."""
 
@@ -52,6 +64,7 @@ class Controls:
                             ("reset", "Reset", "warning", "back to the baseline weights"),
                             ("stop", "Stop", "danger", "stop the run; the model goes back to before it"))}
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress", style=STYLE)
+        self.eta = w.Label()
         self.status = w.HTML()
         self.error = w.HTML()
         self.metrics = w.HTML()
@@ -97,7 +110,7 @@ class Controls:
         s.observe(lambda c: self._rebuild_layers(), names=["layers"])
         s.observe(lambda c: self._sync_all(), names=["layer_sparsity", "layer_threshold", "weight_bits", "busy",
                                                     "selected_layer", "criterion", "mode", "global_sparsity"])
-        s.observe(lambda c: self._show_status(), names=["status", "error", "accuracy", "sizes", "progress"])
+        s.observe(lambda c: self._show_status(), names=["status", "error", "accuracy", "sizes", "progress", "eta"])
         s.observe(lambda c: self._show_download(), names=["export"])
 
     def _call(self, setter, value, widget, trait):
@@ -214,6 +227,7 @@ class Controls:
     def _show_status(self):
         s = self.state
         self.progress.value = s.progress
+        self.eta.value = f"about {duration(s.eta)} left" if s.eta is not None else ""
         self.status.value = f"<b>{html.escape(s.status)}</b>"
         self.error.value = f"<span style='color:#c00'>⚠ {html.escape(s.error)}</span>" if s.error else ""
         sizes = s.sizes or {}
@@ -272,7 +286,7 @@ class Controls:
             w.HTML("<h4>Quantization bits</h4>"), self.bits_box, self.activation_bits,
             w.HTML("<h4>Training</h4>"), self.schedule, self.epochs, self.learning_rate,
             w.HBox([b["finetune"], b["quantize"], b["export"]]), w.HBox([b["scan"], b["reset"], b["stop"]]),
-            self.progress, self.status, self.error, self.metrics, self.download,
+            w.HBox([self.progress, self.eta]), self.status, self.error, self.metrics, self.download,
             w.HTML("<h4>Configuration</h4>"), w.HBox([self.config_save, self.config_link]),
             self.config_text, w.HBox([self.config_upload, self.config_load]),
         ])

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from workbench.baselines import get_baseline
+import math
+
+from workbench import stages
+from workbench.baselines import find_baseline, get_baseline
+from workbench.config import TrainConfig
+from workbench.data import load_dataset
 from workbench.data.user import MAX_UPLOAD_BYTES, load_npz
 from workbench.errors import WorkbenchError
 from workbench.loading import MAX_MODEL_BYTES, check_model, load_user_model
 from workbench.widgets.dispatch import post
+
+
+def training_plan(model_name: str, data, config: TrainConfig) -> dict:
+    """What training a baseline will do, in words, and its most steps (the progress bar's full length)."""
+    per_epoch = math.ceil(len(data.y_train) / config.batch_size)
+    stops = (f"stopping early once validation accuracy has not improved for {config.patience} epochs"
+             if config.patience else "without early stopping")
+    text = (f"No trained {model_name} for {data.name} is cached: training one now on {len(data.y_train):,} images "
+            f"({len(data.y_val):,} more held out for validation), up to {config.epochs} epochs of {per_epoch:,} "
+            f"batches, {stops}. The bar counts the most it can take; the time left shows after the first "
+            "batches. It is cached for next time.")
+    return {"text": text, "steps": config.epochs * per_epoch}
 
 
 def upload_items(value) -> list[dict]:
@@ -49,10 +66,15 @@ class SessionLoader:
 
         def work(stop):
             s._set(records=[])
-            data = self.user_data if dataset_name == "user" else dataset_name
-            if data is None:
+            if dataset_name == "user" and self.user_data is None:
                 raise WorkbenchError("No uploaded dataset yet: upload an .npz with images and labels first.")
-            model, dataset, origin = get_baseline(model_name, data, on_record=s._on_record_plain(), stop=stop)
+            data = self.user_data if dataset_name == "user" else load_dataset(dataset_name)
+            on_record = None
+            if find_baseline(model_name, data) is None:  # it trains: say what, and count its steps
+                plan = training_plan(model_name, data, stages.DEFAULT_TRAINING["baseline"])
+                s._set(status=plan["text"])
+                on_record = s._on_record_steps(plan["steps"])
+            model, dataset, origin = get_baseline(model_name, data, on_record=on_record, stop=stop)
             if stop.is_set():
                 return
             post(self._open, model, dataset, model_name, f"{model_name} on {dataset.name}: baseline {origin}; "

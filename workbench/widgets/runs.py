@@ -23,18 +23,33 @@ from workbench.widgets.dispatch import post
 from workbench.widgets.jobs import Job
 
 
+ETA_AFTER = (0.02, 1.0)  # an estimate of the time left shows once 2% and 1 s of a run have gone
+
+
+def time_left(fraction_done: float, elapsed: float) -> float | None:
+    """Seconds left at the pace so far, or None while too little has run to tell."""
+    if not ETA_AFTER[0] <= fraction_done < 1.0 or elapsed < ETA_AFTER[1]:
+        return None
+    return elapsed * (1.0 - fraction_done) / fraction_done
+
+
 class RunsMixin:
     """Background runs for SessionState; at most one runs at a time."""
 
     record_every = 5
+    _job_started = 0.0
+
+    def _eta(self) -> float | None:
+        return time_left(self.progress, time.monotonic() - self._job_started) if self.busy else None
 
     def start_job(self, name: str, work, restore) -> bool:
         """Run ``work(stop_event)`` in the background; ``restore()`` undoes it if stopped or failed."""
         return self._start(name, work, restore, needs_model=False)
 
-    def _on_record_plain(self):
+    def _on_record_steps(self, total_steps: int):
+        """Records of a training run whose bar counts ``total_steps`` batches."""
         def on_record(record):
-            post(self._append_record, dict(record), None)
+            post(self._append_record, dict(record), min(1.0, record.get("step", 0) / max(1, total_steps)))
         return on_record
 
     def _append_record(self, record: dict, progress: float | None) -> None:
@@ -56,6 +71,7 @@ class RunsMixin:
         except WorkbenchError as exc:
             return self._refuse(str(exc))
         self.error = ""
+        self._job_started = time.monotonic()
         self.job, self.progress, self.busy = name, 0.0, True
         self.status = f"{name} running…"
         self._job = Job(name, work, restore, lambda job: post(self._finish, job, changes_weights)).start()

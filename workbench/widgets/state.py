@@ -53,12 +53,17 @@ class SessionState(RunsMixin, t.HasTraits):
     busy = t.Bool(False)
     job = t.Unicode("")
     progress = t.Float(0.0)
+    eta = t.Float(None, allow_none=True)  # seconds left in the current run, once it can be estimated
     status = t.Unicode("")
     error = t.Unicode("")
     records = t.List()
     runs = t.List()
     sensitivity = t.Any(None)
     export = t.Dict()
+
+    @t.observe("progress", "busy")
+    def _eta_follows_progress(self, change):
+        self.eta = self._eta()
 
     def __init__(self, model=None, data=None, model_name: str = "", eval_size: int = 500, **kwargs):
         super().__init__(**kwargs)
