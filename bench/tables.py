@@ -222,6 +222,22 @@ def anchor_lines(anchors: dict) -> list[str]:
     return lines
 
 
+def settings_text(spec: dict) -> str:
+    """A row's compression settings in a few words (the paper app shows them beside the row)."""
+    prune, quant = spec["prune"], spec["quant"]
+    layers = prune.get("layer_sparsity") or {}
+    sparsity = (f"per-layer sparsity {min(layers.values()):.0%}–{max(layers.values()):.1%}" if layers
+                else f"sparsity {prune['sparsity']:.0%}")
+    bits = quant.get("layer_weight_bits") or {}
+    weights = (f"{'/'.join(sorted(set(str(b) for b in bits.values())))}-bit {', '.join(sorted(bits))}, else "
+               f"{quant.get('weight_bits', 8)}-bit" if bits else f"{quant.get('weight_bits', 8)}-bit weights")
+    clusters = quant.get("layer_clusters") or {}
+    shared = (f", {'/'.join(sorted(set(str(c) for c in clusters.values())))} shared values in "
+              f"{', '.join(sorted(clusters))}" if clusters else "")
+    return (f"{sparsity}; {weights}{shared}; {spec['finetune']['epochs']} fine-tune + {spec['qat']['epochs']} QAT "
+            "epochs")
+
+
 def package_summary(results: dict) -> str:
     """The figures the package ships (workbench.published.bench_rows), as JSON text."""
     rows = []
@@ -233,7 +249,7 @@ def package_summary(results: dict) -> str:
                      "baseline_accuracy": s["baseline"]["mean"], "baseline_std": s["baseline"]["std"],
                      "int8_accuracy": s["int8"]["mean"], "int8_std": s["int8"]["std"],
                      "delta_points": s["delta_points"]["mean"], "delta_std": s["delta_points"]["std"],
-                     "goal_met": goal_met(r, ROWS[name]["goal"])})
+                     "goal_met": goal_met(r, ROWS[name]["goal"]), "settings": settings_text(r["spec"])})
     return json.dumps({"source": "bench/results/*.json and bench/anchors/results/*.json via bench/tables.py",
                        "rows": rows, "anchors": anchor_points(load_anchor_results())}, indent=1,
                       sort_keys=True) + "\n"
