@@ -135,3 +135,35 @@ def test_c_array_and_header_compile_link_and_match_the_tflite(exported, tmp_path
     assert run.returncode == 0 and run.stdout.strip() == f"ok {len(exported['data'])}", run.stdout
     (tmp_path / "model.tflite").write_bytes(exported["data"][:-1] + bytes([exported["data"][-1] ^ 0xFF]))  # can fail
     assert subprocess.run([str(tmp_path / "check"), str(tmp_path / "model.tflite")]).returncode == 4
+
+
+def test_tflite_micro_runs_the_artifact_in_the_smallest_arena_and_agrees_with_litert(exported, small_mnist):
+    """The pruned, QAT, partly packed-INT4 LeNet-5 runs on TFLM's reference kernels, as on a device."""
+    from workbench.export.micro import ARENA_RESOLUTION, _runs_with, micro_check, micro_text
+
+    x, y = small_mnist.x_test[:100], small_mnist.y_test[:100]
+    check = micro_check(exported["data"], x, y, split="test")
+    assert check["runs"] and check["images"] == 100 and check["split"] == "test"
+    arena = check["arena_bytes"]
+    assert 1024 < arena < (1 << 20)
+    assert _runs_with(exported["data"], arena, x[0]) is not None
+    assert _runs_with(exported["data"], arena - ARENA_RESOLUTION, x[0]) is None  # the smallest, to the resolution
+    litert = predict_tflite(exported["data"], x).argmax(-1)
+    assert check["litert_accuracy"] == pytest.approx(float((litert == y).mean()))
+    assert check["agreement"] >= 0.97
+    assert abs(check["accuracy"] - check["litert_accuracy"]) <= 1 - check["agreement"] + 1e-9
+    assert f"{arena:,} B tensor arena" in micro_text(check)
+
+
+def test_tflite_micro_says_what_it_cannot_run():
+    import tensorflow as tf
+
+    from workbench.export.micro import micro_check, micro_text
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8], tf.float32)])
+    def top3(x):
+        return tf.math.top_k(x, k=3).values
+    data = tf.lite.TFLiteConverter.from_concrete_functions([top3.get_concrete_function()], top3).convert()
+    check = micro_check(data, np.zeros((2, 8), np.float32), np.zeros(2, int))
+    assert check["runs"] is False and "TOPK_V2" in check["reason"]
+    assert micro_text(check).startswith("TensorFlow Lite Micro cannot run this model")

@@ -194,6 +194,8 @@ def test_fine_tune_quantize_export_scan_update_views(board):
     assert run["label"] == "fc1 90%" and run["gzip_bytes"] < run["tflite_bytes"] < run["fp32_bytes"]
     assert list(board.pareto.figure.data[0].x) == [run["gzip_bytes"]]
     assert "download='model_int8.tflite'" in board.controls.download.value
+    micro = run["micro"]  # the artifact ran on TensorFlow Lite Micro too, and the page says how
+    assert micro["runs"] and f"in a {micro['arena_bytes']:,} B tensor arena" in board.controls.download.value
     assert state.scan(sparsities=(0.0, 0.9), eval_size=100) and state.wait(120), state.error
     frame = state.sensitivity
     assert len(frame) == 8 and [t.name for t in board.sensitivity.figure.data] == state.layers
@@ -409,15 +411,17 @@ def test_runs_table_has_human_headers_a_qat_column_and_separators():
 
     app = Studio(load=False)
     assert app.runs_html() == ""
-    app.state.runs = [{"label": "run 1", "model": "lenet5", "dataset": "mnist", "qat": True, "split": "validation",
-                       "sparsity": 0.9, "int8_accuracy": 0.9812, "delta_points": -0.25, "fp32_bytes": 1724320,
-                       "tflite_bytes": 439744, "gzip_bytes": 80851, "entropy_bytes": 63961,
-                       "compression_ratio": 21.33}]
+    first = {"label": "run 1", "model": "lenet5", "dataset": "mnist", "qat": True, "split": "validation",
+             "sparsity": 0.9, "int8_accuracy": 0.9812, "delta_points": -0.25, "fp32_bytes": 1724320,
+             "tflite_bytes": 439744, "gzip_bytes": 80851, "entropy_bytes": 63961, "compression_ratio": 21.33,
+             "micro": {"runs": True, "arena_bytes": 18062}}
+    app.state.runs = [first, {**first, "label": "run 2", "micro": {"runs": False, "reason": "no TOPK_V2"}},
+                      {k: v for k, v in first.items() if k != "micro"}]
     html = app.runs_table.value
     for text in ("QAT", "measured on", "validation", "gzip -9 bytes", "1,724,320", "80,851", "98.12%", "-0.25",
-                 "21.3×", "yes"):
+                 "21.3×", "yes", "TFLite Micro arena", "18,062 B", "does not run"):
         assert text in html, text
-    assert "gzip_bytes" not in html and "compression_ratio" not in html
+    assert "gzip_bytes" not in html and "compression_ratio" not in html and "nan" not in html
 
 
 def test_the_pickers_follow_the_session(trained_lenet, small_mnist):

@@ -77,6 +77,7 @@ def report_from_run(run: stages.Run) -> CompressionReport:
         prune=prune_report,
         quant=run.reports.get("quant", {}),
         compute={k: v for k, v in run.reports["export"].get("compute", {}).items() if k != "ops"},
+        micro=run.reports["export"].get("micro", {}),
     )
 
 

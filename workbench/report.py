@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from workbench.export.micro import micro_text
+
 
 @dataclasses.dataclass
 class CompressionReport:
@@ -30,6 +32,7 @@ class CompressionReport:
     test: dict = dataclasses.field(default_factory=dict)  # baseline/int8 {accuracy, ci95, n}, delta {..., p_value}
     baseline_training: dict = dataclasses.field(default_factory=dict)  # trained_here, epochs, best_epoch, rule
     compute: dict = dataclasses.field(default_factory=dict)  # MACs per image of the .tflite graph and of the fp32 model
+    micro: dict = dataclasses.field(default_factory=dict)  # the .tflite on TensorFlow Lite Micro (export/micro.py)
 
     @property
     def compression_ratio(self) -> float:
@@ -78,6 +81,7 @@ class CompressionReport:
             ("sparsity", f"{self.sparsity['overall']:.3f}"),
             *([("MACs per image (int8 .tflite)", f"{self.compute['macs']:,} ({self.compute['nonzero_macs']:,} on "
                f"non-zero weights); fp32 baseline {self.compute['fp32_macs']:,}")] if self.compute else []),
+            *([("TensorFlow Lite Micro", micro_text(self.micro))] if self.micro else []),
             ("fp32 bytes", f"{s['fp32_bytes']:,}"),
             (".tflite bytes", f"{s['tflite_bytes']:,}"),
             ("gzip -9 bytes", f"{s['gzip_bytes']:,}"),

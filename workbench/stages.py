@@ -23,6 +23,7 @@ import numpy as np
 from workbench.config import PruneConfig, QuantConfig, TrainConfig
 from workbench.data import Dataset, load_dataset
 from workbench.errors import ConfigError, ModelError
+from workbench.export.micro import micro_check
 from workbench.export.tflite import export_tflite, predict_tflite
 from workbench.metrics.flops import graph_macs
 from workbench.metrics.size import fp32_bytes, size_report
@@ -76,6 +77,7 @@ class Run:
     quant: QuantConfig = dataclasses.field(default_factory=QuantConfig)
     training: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_TRAINING))
     int8_io: bool = False
+    micro: bool = True  # the export stage also runs the artifact on TensorFlow Lite Micro (export/micro.py)
     baseline: keras.Model | None = None
     pruned: keras.Model | None = None
     qat: keras.Model | None = None
@@ -281,6 +283,8 @@ def export(run: Run) -> Run:
         run.tflite, report = export_tflite(source, run.data.x_train[:REPRESENTATIVE_IMAGES], int8_io=run.int8_io)
         run.reports["export"] = {**report.to_dict(), "qat": run.qat is not None,
                                  "compute": {**graph_macs(run.tflite), "fp32_macs": count_macs(run.baseline)}}
+        if run.micro:
+            run.reports["export"]["micro"] = micro_check(run.tflite, run.data.x_val, run.data.y_val)
         correct = predict_tflite(run.tflite, run.data.x_val).argmax(axis=-1) == run.data.y_val
         run.validation["int8"] = float(correct.mean())
         run.sizes = {k: v for k, v in size_report(fp32_bytes(run.baseline), run.tflite).to_dict().items()}

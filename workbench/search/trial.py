@@ -109,7 +109,8 @@ def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
                            "worker the same dataset files (Keras cache or Debian package), or pass a Dataset.")
     model = model_from_bytes(baseline)
     training = {"finetune": TrainConfig.from_config(job["finetune"]), "qat": TrainConfig.from_config(job["qat"])}
-    run = stages.Run(data=data, model_name=job.get("model_name", model.name), prune=PruneConfig.from_config(job["prune"]),
+    run = stages.Run(data=data, model_name=job.get("model_name", model.name), micro=job.get("split") == "test",
+                     prune=PruneConfig.from_config(job["prune"]),
                      quant=QuantConfig.from_config(job["quant"]), training={**stages.DEFAULT_TRAINING, **training})
     stages.given_baseline(run, model, "the search's shared baseline", validation=job["baseline_validation"])
     stages.check_settings(run, model)

@@ -13,6 +13,7 @@ import ipywidgets as w
 import numpy as np
 
 from workbench.config import CRITERIA, SCHEDULES
+from workbench.export.micro import micro_text
 from workbench.export.tflite import c_header, to_c_array
 
 SLIDER_LAYOUT = w.Layout(width="420px")
@@ -253,7 +254,7 @@ class Controls:
             f"int8 .tflite: {e['tflite_bytes']:,} B, gzip {e['gzip_bytes']:,} B, entropy-coded "
             f"{e['entropy_bytes']:,} B, <b>{e['compression_ratio']:.1f}×</b>; int8 accuracy "
             f"<b>{e['int8_accuracy']:.2%}</b> on {e.get('images', 0):,} {e.get('split', 'validation')} images "
-            f"({e['delta_points']:+.2f} points)<br>"
+            f"({e['delta_points']:+.2f} points)<br>{html.escape(micro_text(e['micro'])) if e.get('micro') else ''}<br>"
             f"<a download='model_int8.tflite' href='data:application/octet-stream;base64,{b64}'>download .tflite</a>"
             f" · C array for TFLite Micro: <a download='model_data.cc' href='data:text/plain;base64,{c_src}'>"
             f"model_data.cc</a> + <a download='model_data.h' href='data:text/plain;base64,{c_hdr}'>model_data.h</a>")

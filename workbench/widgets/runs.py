@@ -196,6 +196,7 @@ class RunsMixin:
                       "int8_accuracy": acc, "int8_ci95": figures["int8"]["ci95"], "baseline_accuracy": base,
                       "delta_points": figures["delta"]["delta_points"], "p_value": figures["delta"]["p_value"],
                       "images": figures["int8"]["n"], "sparsity": self._overall_sparsity(),
+                      "micro": run.reports["export"].get("micro"),
                       "config": self.get_config(), **sizes}
             post(self._add_run, {"tflite": run.tflite, **result}, result)
 
