@@ -14,6 +14,34 @@ from workbench.widgets import Dashboard, SessionState
 
 
 @pytest.fixture
+def non_json_messages(monkeypatch):
+    """Every widget message the kernel sends is checked as Jupyter's session packs it (json, allow_nan=False):
+    NaN or inf in one is logged as 'Out of range float values are not JSON compliant' and the message is lost."""
+    from ipywidgets.widgets import widget as widget_module
+
+    found, sent = [], []
+    original_send, original_create = widget_module.Widget._send, widget_module.comm.create_comm
+
+    def check(kind, msg):
+        sent.append(kind)
+        try:
+            json.dumps(msg, allow_nan=False, default=str)
+        except ValueError:
+            found.append((kind, str(msg)[:200]))
+
+    def send(self, msg, buffers=None):  # state updates
+        check(type(self).__name__, msg)
+        return original_send(self, msg, buffers)
+
+    def create_comm(*args, **kwargs):  # a widget's opening state
+        check("open", kwargs.get("data"))
+        return original_create(*args, **kwargs)
+    monkeypatch.setattr(widget_module.Widget, "_send", send)
+    monkeypatch.setattr(widget_module.comm, "create_comm", create_comm)
+    return found, sent
+
+
+@pytest.fixture
 def board(trained_lenet, small_mnist):
     state = SessionState(trained_lenet, small_mnist.subset(train=1024, test=300), "lenet5", eval_size=200)
     return Dashboard(state)
@@ -173,8 +201,10 @@ def test_stop_restores_the_weights_from_before_the_step(board):
 
 
 @pytest.mark.slow
-def test_fine_tune_quantize_export_scan_update_views(board):
+def test_fine_tune_quantize_export_scan_update_views(non_json_messages, board):
     state = board.state
+    state.criterion, state.mode = "taylor", "threshold"  # every criterion and mode draws without NaN too
+    state.criterion, state.mode = "magnitude", "sparsity"
     state.set_layer_sparsity("fc1", 0.9)
     state.set_training(epochs=1)
     assert state.fine_tune() and state.wait(120), state.error
@@ -200,6 +230,8 @@ def test_fine_tune_quantize_export_scan_update_views(board):
     frame = state.sensitivity
     assert len(frame) == 8 and [t.name for t in board.sensitivity.figure.data] == state.layers
     assert list(board.sensitivity.figure.data[3].y) == frame[frame.layer == "fc2"].accuracy.tolist()
+    found, sent = non_json_messages
+    assert len(sent) > 50 and found == []  # the views did talk to the page, never with NaN or inf
 
 
 def test_each_figure_shown_opens_with_its_data(board, monkeypatch):
