@@ -104,12 +104,14 @@ def test_layers_left_out_of_pruning_are_listed_with_the_reason():
     from workbench.pruning.api import prune_model
 
     inputs = keras.Input((16, 16, 1))
-    x = keras.layers.SeparableConv2D(4, 3, name="sep")(inputs)
+    x = keras.layers.Conv2DTranspose(4, 3, name="up")(inputs)
+    x = keras.layers.SeparableConv2D(4, 3, name="sep")(x)  # pruned as its two halves (tests/test_separable.py)
     x = keras.layers.Flatten()(x)
     model = keras.Model(inputs, keras.layers.Dense(3, name="fc")(x))
     _, report = prune_model(model, PruneConfig(sparsity=0.5))
-    assert [layer.name for layer in report.layers] == ["fc"]
-    assert report.skipped == [("sep", "SeparableConv2D is not prunable here (Conv2D, DepthwiseConv2D and Dense are)")]
+    assert [layer.name for layer in report.layers] == ["sep_depthwise", "sep_pointwise", "fc"]
+    assert report.skipped == [
+        ("up", "Conv2DTranspose is not prunable here (Conv2D, DepthwiseConv2D, SeparableConv2D and Dense are)")]
 
 
 def test_a_valid_upload_switches_the_session_and_keeps_the_data(trained_lenet, small_mnist, tmp_path):

@@ -31,6 +31,7 @@ from workbench.loading import check_model
 from workbench.models.zoo import ZOO, build_model
 from workbench.nn.evaluate import accuracy, correct_predictions
 from workbench.nn.forward import layer_kind
+from workbench.nn.separable import expand_config, split_separable
 from workbench.pruning.api import prune_model, pruning_report
 from workbench.pruning.callbacks import prune_to_fraction
 from workbench.pruning.structured import count_macs, prune_filters
@@ -130,6 +131,8 @@ def start_run(model="lenet5", dataset="mnist", prune: PruneConfig | None = None,
               model_kwargs=dict(model_kwargs or {}))
     if isinstance(model, keras.Model):
         check_model(model, model.name)
+        model, split = split_separable(model)  # SeparableConv2D as its depthwise and pointwise halves
+        run.prune, run.quant = expand_config(run.prune, split), expand_config(run.quant, split)
         shape = tuple(model.inputs[0].shape[1:])
         if shape != tuple(data.input_shape):
             raise ConfigError(f"Model {model.name!r} takes {shape} inputs but dataset {data.name!r} has "

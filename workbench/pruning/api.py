@@ -8,6 +8,7 @@ import numpy as np
 from workbench.config import PruneConfig, check_sparsity
 from workbench.errors import ConfigError, ModelError
 from workbench.nn.forward import layer_kind
+from workbench.nn.separable import expand_config, split_parts, split_separable
 from workbench.pruning import criteria, masks
 from workbench.pruning.report import PruneReport, layer_record
 from workbench.pruning.wrapper import PruneWrapper, wrapped_layers
@@ -141,8 +142,11 @@ def prune_model(model: keras.Model, config: PruneConfig | None = None, data=None
     if unsupported:
         raise ModelError(f"Cannot prune a model with {', '.join(unsupported)}: layers that run arbitrary code "
                          "cannot be copied safely. Rebuild the model from standard layers.")
+    model, split = split_separable(model)  # SeparableConv2D: a depthwise and a pointwise kernel, pruned apart
+    config = expand_config(config, split)
     skipped = [(layer.name, "excluded by config") for layer in model.layers if layer.name in config.exclude]
-    skipped += [(layer.name, f"{type(layer).__name__} is not prunable here (Conv2D, DepthwiseConv2D and Dense are)")
+    skipped += [(layer.name, f"{type(layer).__name__} is not prunable here "
+                             "(Conv2D, DepthwiseConv2D, SeparableConv2D and Dense are)")
                 for layer in model.layers if layer.name not in config.exclude and layer.weights
                 and layer_kind(layer) is None and not isinstance(layer, PruneWrapper)
                 and type(layer).__name__ != "BatchNormalization"]
@@ -153,10 +157,13 @@ def prune_model(model: keras.Model, config: PruneConfig | None = None, data=None
         pruned = wrap_model(model, exclude=config.exclude)
     validate_targets(pruned, config)
     if config.schedule == "polynomial":
-        return pruned, pruning_report(pruned, config, skipped=skipped)
-    scores = layer_scores(pruned, config.criterion, data, batch_size, config.taylor_batches)
-    apply_masks(pruned, compute_masks(scores, config))
-    return pruned, pruning_report(pruned, config, scores, skipped)
+        report = pruning_report(pruned, config, skipped=skipped)
+    else:
+        scores = layer_scores(pruned, config.criterion, data, batch_size, config.taylor_batches)
+        apply_masks(pruned, compute_masks(scores, config))
+        report = pruning_report(pruned, config, scores, skipped)
+    report.split = {name: list(split_parts(name)) for name in split}
+    return pruned, report
 
 
 def set_sparsity(model: keras.Model, layer_name: str, sparsity: float, criterion: str = "magnitude",

@@ -34,6 +34,7 @@ class PruneReport:
     schedule: str
     layers: list = dataclasses.field(default_factory=list)
     skipped: list = dataclasses.field(default_factory=list)  # (layer name, reason)
+    split: dict = dataclasses.field(default_factory=dict)  # SeparableConv2D name: [its depthwise, its pointwise]
 
     @property
     def sparsity(self) -> float:
@@ -44,7 +45,7 @@ class PruneReport:
     def to_dict(self) -> dict:
         return {"criterion": self.criterion, "target": self.target, "schedule": self.schedule,
                 "sparsity": self.sparsity, "layers": [layer.to_dict() for layer in self.layers],
-                "skipped": [list(s) for s in self.skipped]}
+                "skipped": [list(s) for s in self.skipped], "split": dict(self.split)}
 
 
 def layer_record(name: str, kind: str, mask: np.ndarray, scores: np.ndarray) -> LayerPruning:

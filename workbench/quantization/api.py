@@ -11,6 +11,7 @@ from workbench.config import QuantConfig
 from workbench.errors import ModelError
 from workbench.nn.forward import layer_args, layer_kind
 from workbench.nn.graph import edges, sole_consumer
+from workbench.nn.separable import expand_config, split_separable
 from workbench.pruning.masks import sparsity_of
 from workbench.pruning.wrapper import PruneWrapper
 from workbench.quantization.bn_fold import batchnorm_params, fold_batchnorm
@@ -63,12 +64,14 @@ def _is_fusable_activation(layer) -> str | None:
 
 
 def check_supported(model: keras.Model) -> None:
-    """Raise ModelError naming every layer the workbench cannot compress."""
+    """Raise ModelError naming every layer the workbench cannot compress (SeparableConv2D is split in two)."""
+    model = split_separable(model)[0]
     bad = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers
            if not (isinstance(layer, (PruneWrapper, QuantWeightLayer)) or layer_kind(layer)
                    or type(layer).__name__ in PASS_THROUGH)]
     if bad:
-        raise ModelError(f"Unsupported layers: {', '.join(bad)}. Supported: Conv2D, DepthwiseConv2D, Dense and "
+        raise ModelError(f"Unsupported layers: {', '.join(bad)}. Supported: Conv2D, DepthwiseConv2D, "
+                         f"SeparableConv2D, Dense and "
                          f"{', '.join(PASS_THROUGH)}.")
     for layer in model.layers:
         inner = layer.layer if isinstance(layer, PruneWrapper) else layer
@@ -115,6 +118,8 @@ def quantize_model(model: keras.Model, config: QuantConfig | None = None, calibr
     config = config or QuantConfig()
     if any(isinstance(layer, QuantWeightLayer) for layer in model.layers):
         raise ModelError(f"Model {model.name!r} is already quantization-aware; quantize the float model instead.")
+    model, split = split_separable(model)  # SeparableConv2D: a depthwise and a pointwise layer, each quantized
+    config = expand_config(config, split)
     check_supported(model)
     for field in ("layer_weight_bits", "layer_clusters"):
         unknown = set(getattr(config, field)) - {layer.name for layer in model.layers}
