@@ -234,29 +234,44 @@ def test_fine_tune_quantize_export_scan_update_views(non_json_messages, board):
     assert len(sent) > 50 and found == []  # the views did talk to the page, never with NaN or inf
 
 
-def test_each_figure_shown_opens_with_its_data(board, monkeypatch):
-    """The page draws a figure from its opening state (later `_widget_data` changes are ignored there)."""
+def test_a_figure_opens_with_its_data_and_later_moves_reach_it_as_deltas(board, monkeypatch):
+    """The page draws a figure from its opening state; after that, a redraw with the same traces is one plotly
+    update message (``_py2js_update``) to the same figure, holding what changed, not a new figure."""
     import ipywidgets.comm
+    from ipywidgets.widgets import widget as widget_module
 
     opened, create = {}, ipywidgets.comm.create_comm
+    updates, send = [], widget_module.Widget._send
 
     def spy(**kwargs):
         channel = create(**kwargs)
         opened[channel.comm_id] = kwargs["data"]["state"]
         return channel
 
+    def spy_send(widget, msg, buffers=None):
+        if "_py2js_update" in msg.get("state", {}) and msg["state"]["_py2js_update"]:
+            updates.append((widget, msg["state"]["_py2js_update"], buffers))
+        return send(widget, msg, buffers)
     monkeypatch.setattr(ipywidgets.comm, "create_comm", spy)
+    monkeypatch.setattr(widget_module.Widget, "_send", spy_send)
     box = board.histogram.widget
+    first = board.histogram.figure
+    sent = opened[first.comm.comm_id]
+    assert [trace["name"] for trace in sent["_widget_data"]] == [trace.name for trace in first.data]
+    assert sent["_widget_layout"]["title"] == first.layout.title.to_plotly_json()
     for sparsity in (0.3, 0.6):
+        updates.clear()
         board.state.set_layer_sparsity("conv1", sparsity)
         figure = board.histogram.figure
-        assert box.children == (figure,)
-        sent = opened[figure.comm.comm_id]
-        assert [trace["name"] for trace in sent["_widget_data"]] == [trace.name for trace in figure.data]
+        assert figure is first and box.children == (first,)  # the same figure on the page
         pruned = np.asarray(figure.data[1].y)
         assert pruned.sum() == round(sparsity * 500)
-        assert np.array_equal(np.asarray(sent["_widget_data"][1]["y"], dtype=float).ravel(), pruned)
-        assert sent["_widget_layout"]["title"] == figure.layout.title.to_plotly_json()
+        mine = [(msg, buffers) for widget, msg, buffers in updates if widget is first]
+        assert len(mine) == 1  # one message per redraw
+        message = mine[0][0]
+        traces, changed = message["style_traces"], message["style_data"]
+        assert set(changed) == {"y"}  # only what changed: the counts (no uid, no x)
+        assert np.array_equal(np.asarray(changed["y"][traces.index(1)], dtype=float), pruned)
 
 
 # ----- the Studio runs the pipeline's stages (issue: one pipeline of stages) ---------------------------------

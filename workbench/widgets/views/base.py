@@ -11,10 +11,11 @@ class View:
     """Observe ``traits`` of ``state`` and redraw once per change.
 
     Views draw into a plain plotly Figure (``drawing``), which sends nothing to the page. Once the
-    view is displayed (``widget``), each redraw shows a new SyncedFigureWidget opened from the
-    finished drawing: the page draws a plotly figure from the state it has when the view renders
-    and ignores later data changes, so a figure whose opening message carries all of its data is
-    the reliable way to show new data (see figure.py). ``figure`` is the displayed widget, or the
+    view is displayed (``widget``), a SyncedFigureWidget opened from the finished drawing shows it
+    (its opening message carries all of its data, see figure.py). Later redraws reach that figure as
+    plotly deltas (one ``_py2js_update`` message with only the values that changed, which plotly's
+    front end applies with Plotly.update, and keeps for views rendered later); only a redraw that
+    changes the traces themselves opens a new figure. ``figure`` is the displayed widget, or the
     drawing while nothing is displayed.
 
     Subclasses set ``traits``, build their empty figure in ``make_figure`` (or add traces in
@@ -86,9 +87,26 @@ class View:
                 self.draw()
         finally:
             self.figure = shown
-        if self._container is not None:
+        if self._container is not None and not self._update_in_place():
             self._show()
         self.redraws += 1
+
+    def _update_in_place(self) -> bool:
+        """Send the drawing to the figure on the page as plotly deltas (one update message with only what
+        changed) when it has the same traces; False when its traces changed and a new figure is needed."""
+        shown, drawing = self.figure, self.drawing
+        if shown is drawing or [t.type for t in shown.data] != [t.type for t in drawing.data]:
+            return False
+        with shown.batch_update():
+            for old, new in zip(shown.data, drawing.data):
+                before, after = old.to_plotly_json(), new.to_plotly_json()
+                for key in (set(before) | set(after)) - {"type", "uid"}:  # uid: the page's name for the trace
+                    old[key] = after.get(key)  # plotly sends it only if the value differs
+            layout = drawing.layout.to_plotly_json()
+            for key in set(shown.layout.to_plotly_json()) | set(layout):
+                if key != "template":
+                    shown.layout[key] = layout.get(key)
+        return True
 
     def _show(self) -> None:
         """Display a new figure widget opened from the drawing (and close the one it replaces)."""
