@@ -145,6 +145,7 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
         lines += ["", f"Widget latency, kernel side (bench/widget_latency.py, one sparsity-slider move on LeNet-5, "
                       f"{latency['moves']} moves): p50 {latency['p50_s']:.3f} s, p95 {latency['p95_s']:.3f} s. "
                       "It is not what a browser user feels: that adds the page's rendering."]
+    lines += browser_latency_lines(load_browser_latency())
     lines += search_markdown(results)
     anchors = load_anchor_results()
     if anchors:
@@ -181,6 +182,26 @@ def render_readme(text: str, results: dict) -> str:
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return head + readme_section(results) + tail
+
+
+def load_browser_latency() -> dict | None:
+    path = RESULTS / "browser_latency.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def browser_latency_lines(result: dict | None) -> list[str]:
+    """Slider latency in Chromium, key press to each view drawn anew (bench/browser_latency.py)."""
+    if not result:
+        return ["", "Slider latency in the browser (bench/browser_latency.py): not measured on a quiet machine yet."]
+    lines = ["", f"Slider latency in the browser (bench/browser_latency.py: Chromium via Playwright, key press on a "
+                 f"sparsity slider to each view drawn anew, {result['model']}, {result['moves_per_layer']} moves per "
+                 f"layer, {result['time']}; goal p95 ≤ {result['goal_p95_s']} s: "
+                 f"**{'met' if result['goal_met'] else 'missed'}**, worst p95 {result['worst_p95_s']:.2f} s):", "",
+             "| layer | view | p50 (s) | p95 (s) |", "|---|---|---|---|"]
+    for layer, figures in result["layers"].items():
+        for view, stat in figures["views"].items():
+            lines.append(f"| {layer} | {view} | {stat['p50_s']:.2f} | {stat['p95_s']:.2f} |")
+    return lines
 
 
 def load_latency() -> dict | None:

@@ -118,14 +118,21 @@ def micro_check(data: bytes, images: np.ndarray, labels: np.ndarray, split: str 
     arena = arena_bytes(data, images[0], errors)
     if arena is None:
         return {"runs": False, "reason": f"TensorFlow Lite Micro cannot run this model: {errors[0][:400]}"}
-    interp = _runs_with(data, arena, images[0])
+    interp = _runs_with(data, arena, images[0], errors) or _runs_with(data, arena + ARENA_RESOLUTION, images[0],
+                                                                      errors)
+    if interp is None:
+        return {"runs": False, "reason": f"TensorFlow Lite Micro ran this model once, then not: {errors[-1][:400]}"}
     predictions, started = [], time.perf_counter()
-    for image in images[:MICRO_IMAGES]:
-        if predictions and time.perf_counter() - started > MICRO_SECONDS:
-            break
-        _feed(interp, image)
-        interp.invoke()
-        predictions.append(int(_output(interp).argmax()))
+    try:
+        for image in images[:MICRO_IMAGES]:
+            if predictions and time.perf_counter() - started > MICRO_SECONDS:
+                break
+            _feed(interp, image)
+            interp.invoke()
+            predictions.append(int(_output(interp).argmax()))
+    except Exception as exc:  # noqa: BLE001 (pybind errors of any kind)
+        return {"runs": False, "reason": f"TensorFlow Lite Micro failed on image {len(predictions)}: "
+                                         f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"}
     seconds = (time.perf_counter() - started) / len(predictions)
     n = len(predictions)
     micro = np.asarray(predictions)
