@@ -179,3 +179,46 @@ def test_the_one_grid_equals_tf_fake_quant(kind, shape, bits, rng):
     q = 2 ** (bits - 1) - 1
     assert np.array_equal(ints.reshape(flat.shape), np.round(flat / (m / q)).astype(np.int32))
     assert len(grid.grid_values(kernel, kind, bits)) == grid.weight_levels(bits) == 2 * q + 1
+
+
+def residual_net() -> keras.Model:
+    """Conv+BN+ReLU, a depthwise+BN+ReLU -> pointwise+BN branch added back, ReLU, conv, global pooling, dense."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(16, 3, padding="same", name="c1")(inputs)
+    x = keras.layers.ReLU(name="r1")(keras.layers.BatchNormalization(name="bn1")(x))
+    y = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    y = keras.layers.ReLU(name="r2")(keras.layers.BatchNormalization(name="bn2")(y))
+    y = keras.layers.BatchNormalization(name="bn3")(keras.layers.Conv2D(16, 1, name="pw")(y))
+    x = keras.layers.ReLU(name="r3")(keras.layers.Add(name="add")([x, y]))
+    x = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="fc")(x), name="residual")
+
+
+def test_int8_residual_model_agrees_with_its_qat_model(small_mnist, tmp_path):
+    """Add, global pooling and a free-standing ReLU are requantized in the int8 model; QAT fake-quantizes their
+    outputs too (QuantOutput), so the two models agree wherever the answer is not a tie at int8 resolution."""
+    from workbench.config import TrainConfig
+    from workbench.export.tflite import export_tflite, predict_tflite
+    from workbench.loading import load_user_model
+    from workbench.quantization.layers import QuantOutput
+    from workbench.train import fit
+
+    model = residual_net()
+    fit(model, (small_mnist.x_train, small_mnist.y_train), TrainConfig(epochs=6, learning_rate=3e-3))
+    qat, _ = quantize_model(model, QuantConfig(), calibration_data=small_mnist.x_train[:512])
+    assert {layer.name for layer in qat.layers if isinstance(layer, QuantOutput)} == {"add", "r3", "gap"}
+    fit(qat, (small_mnist.x_train, small_mnist.y_train), TrainConfig(epochs=1, learning_rate=1e-4))
+    data, _ = export_tflite(qat, small_mnist.x_train[:200])
+    x = small_mnist.x_test
+    p_int8, p_qat = predict_tflite(data, x), qat.predict(x, verbose=0)
+    a, b = p_int8.argmax(-1), p_qat.argmax(-1)
+    top_int8, top_qat = np.sort(p_int8, axis=1), np.sort(p_qat, axis=1)
+    clear = (top_int8[:, -1] - top_int8[:, -2] > 1e-6) & (top_qat[:, -1] - top_qat[:, -2] > 1 / 256)
+    assert clear.mean() > 0.8
+    assert (a[clear] == b[clear]).mean() >= 0.995  # 0.991 with these outputs left in float
+    assert (a == b).mean() >= 0.96
+    qat.save(tmp_path / "qat.keras")  # the wrapper saves and loads in safe mode
+    again = load_user_model(tmp_path / "qat.keras", check=False)
+    np.testing.assert_allclose(again.predict(x[:32], verbose=0), p_qat[:32], atol=1e-6)

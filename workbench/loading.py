@@ -13,14 +13,15 @@ from workbench.archives import check_keras_archive
 from workbench.errors import ModelError
 from workbench.pruning.wrapper import PruneWrapper
 from workbench.quantization.api import check_supported
-from workbench.quantization.layers import Absorbed, QuantWeightLayer
+from workbench.quantization.layers import Absorbed, QuantOutput, QuantWeightLayer
 
 MAX_MODEL_BYTES = 200 * 1024 * 1024
 
 
 def _custom_objects() -> dict:
     """The workbench's own layers, so pruned and QAT files it wrote load back (they are not user code)."""
-    return {"PruneWrapper": PruneWrapper, "QuantWeightLayer": QuantWeightLayer, "Absorbed": Absorbed}
+    return {"PruneWrapper": PruneWrapper, "QuantWeightLayer": QuantWeightLayer, "Absorbed": Absorbed,
+            "QuantOutput": QuantOutput}
 
 
 def load_user_model(source, name: str = "model.keras", max_bytes: int = MAX_MODEL_BYTES,

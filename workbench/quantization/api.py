@@ -15,13 +15,18 @@ from workbench.nn.separable import expand_config, split_separable
 from workbench.pruning.masks import sparsity_of
 from workbench.pruning.wrapper import PruneWrapper
 from workbench.quantization.bn_fold import batchnorm_params, fold_batchnorm
-from workbench.quantization.layers import Absorbed, QuantWeightLayer
+from workbench.quantization.layers import Absorbed, QuantOutput, QuantWeightLayer
 
 # Layers that carry no weights to quantize and need no change: the converter quantizes them
 # with ranges calibrated on representative data.
 PASS_THROUGH = ("InputLayer", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
                 "Flatten", "Reshape", "Dropout", "ZeroPadding2D", "Add", "Concatenate", "Softmax", "Resizing",
-                "Rescaling", "Identity", "Absorbed", "ReLU", "Activation", "BatchNormalization")
+                "Rescaling", "Identity", "Absorbed", "QuantOutput", "ReLU", "Activation", "BatchNormalization")
+
+# Layers without weights whose outputs the int8 model stores requantized (a scale of their own): QAT
+# fake-quantizes them too (QuantOutput), as it does every weight layer's output. A ReLU no weight layer
+# absorbed is one as well. Pooling, Flatten, Reshape and the like keep their input's scale in TFLite.
+REQUANTIZED = ("Add", "GlobalAveragePooling2D")
 
 
 @dataclasses.dataclass
@@ -61,6 +66,11 @@ def _is_fusable_activation(layer) -> str | None:
         if act in ("relu", "relu6"):
             return act
     return None
+
+
+def requantized(layer) -> bool:
+    """Whether QAT fake-quantizes this weightless layer's output (see REQUANTIZED)."""
+    return type(layer).__name__ in REQUANTIZED or bool(_is_fusable_activation(layer))
 
 
 def check_supported(model: keras.Model) -> None:
@@ -137,7 +147,10 @@ def quantize_model(model: keras.Model, config: QuantConfig | None = None, calibr
                                     clusters=config.clusters_for(layer.name), name=layer.name)
         if layer.name in absorbed:
             return Absorbed(absorbed[layer.name], name=layer.name)
-        return layer.__class__.from_config(layer.get_config())
+        copy = layer.__class__.from_config(layer.get_config())
+        if requantized(layer):
+            return QuantOutput(copy, config.activation_bits, config.ema_decay, name=layer.name)
+        return copy
 
     qat = keras.models.clone_model(model, clone_function=clone)
     for src, dst in zip(model.layers, qat.layers):
