@@ -64,6 +64,10 @@ def test_both_halves_are_pruned_and_the_report_counts_every_weight(trained_sepne
     assert sum(layer.params for layer in report.layers) == kernels
     assert report.sparsity == pytest.approx(1 - sum(float(m.sum()) for m in masks.values()) / kernels)
     assert report.skipped == []  # nothing left out: the separable kernels are counted, not skipped
+    masked_zeros = sum(int((m == 0).sum()) for m in masks.values())
+    assert report.model_params == trained_sepnet.count_params()  # every weight of the model, masks not counted
+    assert masked_zeros <= report.model_zeros < masked_zeros + report.model_params - kernels + 1
+    assert report.to_dict()["model"]["sparsity"] == pytest.approx(report.model_zeros / report.model_params)
 
 
 def test_pruned_separable_model_goes_through_qat_to_an_int8_tflite(trained_sepnet, small_mnist):

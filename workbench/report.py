@@ -78,7 +78,9 @@ class CompressionReport:
             ("test accuracy int8 .tflite", with_ci("int8")),
             ("change vs baseline (test)", f"{100 * (a['int8'] - a['baseline']):+.2f} points"
              + (f"  (McNemar exact p={delta['p_value']:.3g})" if "p_value" in delta else "")),
-            ("sparsity", f"{self.sparsity['overall']:.3f}"),
+            ("sparsity", f"{self.sparsity['overall']:.3f} of the pruned kernels"
+                         + (f"; {self.prune['model']['sparsity']:.3f} of all {self.prune['model']['params']:,} weights"
+                            if self.prune.get("model") else "")),
             *([("MACs per image (int8 .tflite)", f"{self.compute['macs']:,} ({self.compute['nonzero_macs']:,} on "
                f"non-zero weights); fp32 baseline {self.compute['fp32_macs']:,}")] if self.compute else []),
             *([("TensorFlow Lite Micro", micro_text(self.micro))] if self.micro else []),

@@ -106,7 +106,25 @@ def pruning_report(model: keras.Model, config: PruneConfig, scores: dict[str, np
         mask = layer.get_mask()
         sc = scores[layer.name] if scores and layer.name in scores else criteria.magnitude(layer.kernel.numpy())
         report.layers.append(layer_record(layer.name, layer.kind, mask, sc))
+    report.model_params, report.model_zeros = count_weights(model)
     return report
+
+
+def count_weights(model: keras.Model) -> tuple[int, int]:
+    """(every weight of the model, how many are zero); a pruned kernel counts its effective (masked) values."""
+    params = zeros = 0
+    for layer in model.layers:
+        masked = {}
+        if isinstance(layer, PruneWrapper):
+            masked[id(layer.kernel)] = layer.kernel.numpy() * layer.get_mask()
+        for variable in layer.weights:
+            if "mask" in variable.path.rsplit("/", 1)[-1]:
+                continue
+            value = masked.get(id(variable))
+            value = variable.numpy() if value is None else value
+            params += int(value.size)
+            zeros += int(np.count_nonzero(value == 0))
+    return params, zeros
 
 
 def validate_targets(model: keras.Model, config: PruneConfig) -> None:

@@ -35,6 +35,13 @@ class PruneReport:
     layers: list = dataclasses.field(default_factory=list)
     skipped: list = dataclasses.field(default_factory=list)  # (layer name, reason)
     split: dict = dataclasses.field(default_factory=dict)  # SeparableConv2D name: [its depthwise, its pointwise]
+    model_params: int = 0  # every weight of the model (kernels, biases, BatchNorm; not the masks)
+    model_zeros: int = 0  # of those, how many are zero (pruned kernels count their masked entries)
+
+    @property
+    def model_sparsity(self) -> float:
+        """Fraction of zeros over every weight of the model, pruned layers or not."""
+        return self.model_zeros / self.model_params if self.model_params else 0.0
 
     @property
     def sparsity(self) -> float:
@@ -45,7 +52,8 @@ class PruneReport:
     def to_dict(self) -> dict:
         return {"criterion": self.criterion, "target": self.target, "schedule": self.schedule,
                 "sparsity": self.sparsity, "layers": [layer.to_dict() for layer in self.layers],
-                "skipped": [list(s) for s in self.skipped], "split": dict(self.split)}
+                "skipped": [list(s) for s in self.skipped], "split": dict(self.split),
+                "model": {"params": self.model_params, "zeros": self.model_zeros, "sparsity": self.model_sparsity}}
 
 
 def layer_record(name: str, kind: str, mask: np.ndarray, scores: np.ndarray) -> LayerPruning:
