@@ -211,3 +211,19 @@ def test_the_prune_stage_removes_whole_neurons_first(small_mnist, trained_lenet)
     assert cut.reports["export"]["compute"]["fp32_macs"] == plain.reports["export"]["compute"]["fp32_macs"]
     with pytest.raises(ConfigError, match="structured"):
         stages.start_run(trained_lenet, data, PruneConfig(structured={"pool1": 0.5}))
+
+
+def test_min_epochs_keeps_early_stopping_from_ending_training_too_soon(small_mnist):
+    """A noisy validation accuracy early on (MobileNet's BatchNorm) must not end a baseline after its first epochs."""
+    from workbench.config import TrainConfig
+    from workbench.models import lenet5
+    from workbench.train import fit
+
+    data = small_mnist.subset(train=600)
+    config = TrainConfig(epochs=6, learning_rate=1e-3, patience=1, min_epochs=4)
+    report = fit(lenet5(), (data.x_train, data.y_train), config, validation=(data.x_val, data.y_val))
+    assert report.epochs_run >= 5 and report.best_epoch >= 5  # watched from epoch 5 on, best among those
+    assert "at least 4, at most 6 epochs" in report.rule
+    with pytest.raises(ConfigError, match="min_epochs cannot exceed epochs"):
+        TrainConfig(epochs=3, patience=2, min_epochs=4)
+    assert TrainConfig.from_config(config.get_config()) == config

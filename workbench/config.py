@@ -241,6 +241,9 @@ class TrainConfig(_RoundTrip):
             and the best epoch's weights are restored (needs the validation split; for float
             training: masks follow their own schedule).
         limit: use at most this many training examples (0 = all).
+        min_epochs: with ``patience``, train at least this many epochs before early stopping may end it (and
+            restore the best of the epochs from then on): a model whose validation accuracy is noisy early
+            (MobileNet's BatchNorm) is not stopped before it has trained.
     """
 
     epochs: int = 2
@@ -249,9 +252,10 @@ class TrainConfig(_RoundTrip):
     seed: int = 0
     patience: int = 0
     limit: int = 0
+    min_epochs: int = 0
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "seed", "limit", "patience"):
+        for name in ("epochs", "batch_size", "seed", "limit", "patience", "min_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
                 raise ConfigError(f"{name} must be a whole number >= {1 if name == 'batch_size' else 0}. Received: {name}={value!r}")
@@ -261,11 +265,15 @@ class TrainConfig(_RoundTrip):
         if self.batch_size > MAX_BATCH_SIZE or self.epochs > MAX_EPOCHS:
             raise ConfigError(f"batch_size must be at most {MAX_BATCH_SIZE} and epochs at most {MAX_EPOCHS}. "
                               f"Received: batch_size={self.batch_size!r}, epochs={self.epochs!r}")
+        if self.min_epochs > self.epochs:
+            raise ConfigError(f"min_epochs cannot exceed epochs. Received: min_epochs={self.min_epochs!r}, "
+                              f"epochs={self.epochs!r}")
 
     def rule(self) -> str:
         """How long this trains, in words (reported with every baseline)."""
         if self.patience:
-            return (f"early stopping on validation accuracy: patience {self.patience}, at most {self.epochs} "
-                    f"epochs, learning rate x0.3 after {max(1, self.patience // 2)} epochs without improvement, "
-                    "best epoch restored")
+            return (f"early stopping on validation accuracy: patience {self.patience}, "
+                    + (f"at least {self.min_epochs}, " if self.min_epochs else "")
+                    + f"at most {self.epochs} epochs, learning rate x0.3 after {max(1, self.patience // 2)} epochs "
+                    "without improvement, best epoch restored")
         return f"fixed {self.epochs} epochs"

@@ -113,7 +113,7 @@ def fit(model: keras.Model, data, config: TrainConfig | None = None, prune: Prun
                                                      patience=max(1, config.patience // 2),
                                                      min_lr=config.learning_rate * MIN_LR_FRACTION, verbose=0))
         early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience,
-                                              restore_best_weights=True)
+                                              restore_best_weights=True, start_from_epoch=config.min_epochs)
         cbs.append(early)
     if prune is not None and prune.schedule == "polynomial":
         cbs.insert(0, PruningCallback(prune, config.epochs * steps_per_epoch, data=(x, y),
@@ -126,7 +126,8 @@ def fit(model: keras.Model, data, config: TrainConfig | None = None, prune: Prun
     epochs_run = len(history.history.get("loss", []))
     best = epochs_run
     if early is not None and early.best_weights is not None and "val_accuracy" in history.history:
-        best = int(np.argmax(history.history["val_accuracy"])) + 1
+        watched = history.history["val_accuracy"][config.min_epochs:]  # early stopping watches from min_epochs
+        best = config.min_epochs + int(np.argmax(watched)) + 1 if watched else epochs_run
     return TrainReport(epochs_run, recorder.step, time.perf_counter() - start,
                        {k: [float(v) for v in vals] for k, vals in history.history.items()}, recorder.stopped,
                        best_epoch=best, rule=config.rule())
