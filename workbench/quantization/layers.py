@@ -22,6 +22,17 @@ from workbench.nn.forward import apply_activation, linear_forward, output_shape
 from workbench.quantization import fake_quant, grid, weight_sharing
 
 
+def quantize_output(layer, y, training):
+    """Fake-quantize a layer's output over its EMA range (act_min, act_max, act_steps), which training updates."""
+    if training:
+        lo, hi = fake_quant.ema_update(layer.act_min, layer.act_max, tf.reduce_min(y), tf.reduce_max(y),
+                                       layer.ema_decay, tf.equal(layer.act_steps, 0.0))
+        layer.act_min.assign(lo)
+        layer.act_max.assign(hi)
+        layer.act_steps.assign_add(1.0)
+    return fake_quant.quantize_activations(y, layer.act_min, layer.act_max, layer.activation_bits)
+
+
 @keras.saving.register_keras_serializable(package="workbench")
 class QuantWeightLayer(keras.layers.Layer):
     """Quantization-aware conv / depthwise / dense layer with a fixed pruning mask."""
@@ -86,13 +97,7 @@ class QuantWeightLayer(keras.layers.Layer):
         y = linear_forward(inputs, self.quantized_kernel(), self.bias, self.args)
         head = self.activation == "softmax"
         y = y if head else apply_activation(y, self.activation)
-        if training:
-            lo, hi = fake_quant.ema_update(self.act_min, self.act_max, tf.reduce_min(y), tf.reduce_max(y),
-                                           self.ema_decay, tf.equal(self.act_steps, 0.0))
-            self.act_min.assign(lo)
-            self.act_max.assign(hi)
-            self.act_steps.assign_add(1.0)
-        y = fake_quant.quantize_activations(y, self.act_min, self.act_max, self.activation_bits)
+        y = quantize_output(self, y, training)
         return tf.nn.softmax(y) if head else y
 
     def compute_output_shape(self, input_shape):
@@ -151,14 +156,7 @@ class QuantOutput(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        y = self.inner(inputs)
-        if training:
-            lo, hi = fake_quant.ema_update(self.act_min, self.act_max, tf.reduce_min(y), tf.reduce_max(y),
-                                           self.ema_decay, tf.equal(self.act_steps, 0.0))
-            self.act_min.assign(lo)
-            self.act_max.assign(hi)
-            self.act_steps.assign_add(1.0)
-        return fake_quant.quantize_activations(y, self.act_min, self.act_max, self.activation_bits)
+        return quantize_output(self, self.inner(inputs), training)
 
     def compute_output_shape(self, input_shape):
         return self.inner.compute_output_shape(input_shape)
