@@ -286,10 +286,10 @@ def export(run: Run) -> Run:
         run.tflite, report = export_tflite(source, run.data.x_train[:REPRESENTATIVE_IMAGES], int8_io=run.int8_io)
         run.reports["export"] = {**report.to_dict(), "qat": run.qat is not None,
                                  "compute": {**graph_macs(run.tflite), "fp32_macs": count_macs(run.baseline)}}
+        predicted = predict_tflite(run.tflite, run.data.x_val).argmax(axis=-1)
         if run.micro:
-            run.reports["export"]["micro"] = micro_check(run.tflite, run.data.x_val, run.data.y_val)
-        correct = predict_tflite(run.tflite, run.data.x_val).argmax(axis=-1) == run.data.y_val
-        run.validation["int8"] = float(correct.mean())
+            run.reports["export"]["micro"] = micro_check(run.tflite, run.data.x_val, run.data.y_val, litert=predicted)
+        run.validation["int8"] = float((predicted == run.data.y_val).mean())
         run.sizes = {k: v for k, v in size_report(fp32_bytes(run.baseline), run.tflite).to_dict().items()}
     return run
 

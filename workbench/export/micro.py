@@ -85,24 +85,30 @@ def _runs_with(data: bytes, arena: int, image: np.ndarray, errors: list | None =
         return None
 
 
-def arena_bytes(data: bytes, image: np.ndarray, errors: list | None = None) -> int | None:
-    """The smallest tensor arena (to ``ARENA_RESOLUTION`` bytes) in which TFLM runs the model; None if it never
-    runs, even with an arena of 10× the model and at least 1 MB (what TFLM said goes to ``errors``)."""
+def _smallest_arena(data: bytes, image: np.ndarray, errors: list | None = None):
+    """(arena, interpreter): the smallest tensor arena (to ``ARENA_RESOLUTION`` bytes) in which TFLM runs the
+    model, with the interpreter that ran in it; (None, None) if it never runs, even with an arena of 10× the
+    model and at least 1 MB (what TFLM said goes to ``errors``)."""
     high = max(10 * len(data), 1 << 20)
-    if _runs_with(data, high, image, errors) is None:
-        return None
+    interp = _runs_with(data, high, image, errors)
+    if interp is None:
+        return None, None
     low = 0
     while high - low > ARENA_RESOLUTION:
         middle = (low + high) // 2
-        if _runs_with(data, middle, image) is not None:
-            high = middle
+        smaller = _runs_with(data, middle, image)
+        if smaller is not None:
+            high, interp = middle, smaller
         else:
             low = middle
-    return int(high)
+    return int(high), interp
 
 
-def micro_check(data: bytes, images: np.ndarray, labels: np.ndarray, split: str = "validation") -> dict:
+def micro_check(data: bytes, images: np.ndarray, labels: np.ndarray, split: str = "validation",
+                litert: np.ndarray | None = None) -> dict:
     """Run ``data`` on TensorFlow Lite Micro: does it run, in how large an arena, and how accurately.
+
+    ``litert``: LiteRT's predicted classes for ``images``, when the caller has them (else they are computed).
 
     Returns {'runs': bool, 'arena_bytes', 'accuracy', 'litert_accuracy', 'agreement', 'images', 'split',
     'seconds_per_image'} when it runs, or {'runs': False, 'reason': what TFLM said} when it does not.
@@ -115,13 +121,9 @@ def micro_check(data: bytes, images: np.ndarray, labels: np.ndarray, split: str 
     if not len(images):
         return {"runs": False, "reason": "no images to run"}
     errors: list = []
-    arena = arena_bytes(data, images[0], errors)
+    arena, interp = _smallest_arena(data, images[0], errors)
     if arena is None:
         return {"runs": False, "reason": f"TensorFlow Lite Micro cannot run this model: {errors[0][:400]}"}
-    interp = _runs_with(data, arena, images[0], errors) or _runs_with(data, arena + ARENA_RESOLUTION, images[0],
-                                                                      errors)
-    if interp is None:
-        return {"runs": False, "reason": f"TensorFlow Lite Micro ran this model once, then not: {errors[-1][:400]}"}
     predictions, started = [], time.perf_counter()
     try:
         for image in images[:MICRO_IMAGES]:
@@ -136,7 +138,7 @@ def micro_check(data: bytes, images: np.ndarray, labels: np.ndarray, split: str 
     seconds = (time.perf_counter() - started) / len(predictions)
     n = len(predictions)
     micro = np.asarray(predictions)
-    litert = predict_tflite(data, images[:n]).argmax(axis=-1)
+    litert = (predict_tflite(data, images[:n]).argmax(axis=-1) if litert is None else np.asarray(litert)[:n])
     return {"runs": True, "arena_bytes": arena, "images": n, "split": split,
             "accuracy": float((micro == labels[:n]).mean()), "litert_accuracy": float((litert == labels[:n]).mean()),
             "agreement": float((micro == litert).mean()), "seconds_per_image": float(seconds)}

@@ -24,7 +24,8 @@ def split_parts(name: str) -> tuple[str, str]:
     return f"{name}_depthwise", f"{name}_pointwise"
 
 
-def _halves(layer) -> tuple[keras.layers.Layer, keras.layers.Layer]:
+def halves(layer) -> tuple[keras.layers.Layer, keras.layers.Layer]:
+    """A new (unbuilt) DepthwiseConv2D and 1×1 Conv2D that compute separable ``layer`` together."""
     depthwise_name, pointwise_name = split_parts(layer.name)
     depthwise = keras.layers.DepthwiseConv2D(
         kernel_size=layer.kernel_size, strides=layer.strides, padding=layer.padding,
@@ -63,7 +64,7 @@ def split_separable(model: keras.Model) -> tuple[keras.Model, list[str]]:
             outputs = layer(*args, **kwargs)
             layer.set_weights(source.get_weights())
             return outputs
-        depthwise, pointwise = _halves(source)
+        depthwise, pointwise = halves(source)
         outputs = pointwise(depthwise(*args, **kwargs))
         depthwise.set_weights([source.depthwise_kernel.numpy()])
         pointwise.set_weights([source.pointwise_kernel.numpy()]

@@ -11,7 +11,7 @@ from workbench.config import QuantConfig
 from workbench.errors import ModelError
 from workbench.nn.forward import layer_args, layer_kind
 from workbench.nn.graph import edges, sole_consumer
-from workbench.nn.separable import expand_config, split_separable
+from workbench.nn.separable import SEPARABLE, expand_config, halves, split_separable
 from workbench.pruning.masks import sparsity_of
 from workbench.pruning.wrapper import PruneWrapper
 from workbench.quantization.bn_fold import batchnorm_params, fold_batchnorm
@@ -75,15 +75,16 @@ def requantized(layer) -> bool:
 
 def check_supported(model: keras.Model) -> None:
     """Raise ModelError naming every layer the workbench cannot compress (SeparableConv2D is split in two)."""
-    model = split_separable(model)[0]
-    bad = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers
+    layers = [part for layer in model.layers
+              for part in (halves(layer) if type(layer).__name__ == SEPARABLE else (layer,))]
+    bad = [f"{layer.name} ({type(layer).__name__})" for layer in layers
            if not (isinstance(layer, (PruneWrapper, QuantWeightLayer)) or layer_kind(layer)
                    or type(layer).__name__ in PASS_THROUGH)]
     if bad:
         raise ModelError(f"Unsupported layers: {', '.join(bad)}. Supported: Conv2D, DepthwiseConv2D, "
                          f"SeparableConv2D, Dense and "
                          f"{', '.join(PASS_THROUGH)}.")
-    for layer in model.layers:
+    for layer in layers:
         inner = layer.layer if isinstance(layer, PruneWrapper) else layer
         if layer_kind(inner):
             layer_args(inner)  # raises on unsupported activation / data format / groups

@@ -32,6 +32,11 @@ def duration(seconds: float) -> str:
     return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
+def eta_text(seconds: float | None) -> str:
+    """'about 2 min 10 s left', or '' while too little has run to tell (``seconds`` None)."""
+    return f"about {duration(seconds)} left" if seconds is not None else ""
+
+
 class Controls:
     """The control panel of one session."""
 
@@ -228,7 +233,7 @@ class Controls:
     def _show_status(self):
         s = self.state
         self.progress.value = s.progress
-        self.eta.value = f"about {duration(s.eta)} left" if s.eta is not None else ""
+        self.eta.value = eta_text(s.eta)
         self.status.value = f"<b>{html.escape(s.status)}</b>"
         self.error.value = f"<span style='color:#c00'>⚠ {html.escape(s.error)}</span>" if s.error else ""
         sizes = s.sizes or {}

@@ -18,7 +18,7 @@ from workbench.config import PruneConfig, TrainConfig
 from workbench.pipeline import STAGES, compress
 from workbench.published import bench_rows
 from workbench.pruning.api import strip_pruning
-from workbench.widgets.controls import duration
+from workbench.widgets.controls import eta_text
 from workbench.widgets.dispatch import post
 from workbench.widgets.jobs import Job
 from workbench.widgets.runs import time_left
@@ -156,7 +156,7 @@ class PaperApp:
             done = (stages.index(stage) + 1) / len(stages) if stage in stages else self.progress.value
             left = time_left(done, time.monotonic() - started)
             post(setattr, self.progress, "value", done)
-            post(setattr, self.eta, "value", f"about {duration(left)} left" if left is not None else "")
+            post(setattr, self.eta, "value", eta_text(left))
 
         def work(stop: threading.Event):
             model, data, _ = get_baseline("lenet5", "mnist")

@@ -91,26 +91,34 @@ class View:
             self._show()
         self.redraws += 1
 
+    _shown_keys = None  # ([keys of each trace], keys of the layout) of what the page's figure was last sent
+
+    @staticmethod
+    def _keys_of(traces: list[dict], layout: dict):
+        return [set(trace) for trace in traces], set(layout)
+
     def _update_in_place(self) -> bool:
         """Send the drawing to the figure on the page as plotly deltas (one update message with only what
         changed) when it has the same traces; False when its traces changed and a new figure is needed."""
         shown, drawing = self.figure, self.drawing
         if shown is drawing or [t.type for t in shown.data] != [t.type for t in drawing.data]:
             return False
+        traces, layout = [t.to_plotly_json() for t in drawing.data], drawing.layout.to_plotly_json()
+        trace_keys, layout_keys = self._shown_keys
         with shown.batch_update():
-            for old, new in zip(shown.data, drawing.data):
-                before, after = old.to_plotly_json(), new.to_plotly_json()
-                for key in (set(before) | set(after)) - {"type", "uid"}:  # uid: the page's name for the trace
+            for old, before, after in zip(shown.data, trace_keys, traces):
+                for key in (before | set(after)) - {"type", "uid"}:  # uid: the page's name for the trace
                     old[key] = after.get(key)  # plotly sends it only if the value differs
-            layout = drawing.layout.to_plotly_json()
-            for key in set(shown.layout.to_plotly_json()) | set(layout):
-                if key != "template":
-                    shown.layout[key] = layout.get(key)
+            for key in (layout_keys | set(layout)) - {"template"}:
+                shown.layout[key] = layout.get(key)
+        self._shown_keys = self._keys_of(traces, layout)
         return True
 
     def _show(self) -> None:
         """Display a new figure widget opened from the drawing (and close the one it replaces)."""
         old, self.figure = self.figure, SyncedFigureWidget(self.drawing)
+        self._shown_keys = self._keys_of([t.to_plotly_json() for t in self.drawing.data],
+                                         self.drawing.layout.to_plotly_json())
         self._container.children = (self.figure,)
         if old is not self.drawing:
             old.close()
