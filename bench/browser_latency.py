@@ -40,7 +40,7 @@ WATCH = """
   const print = view => {
     const el = document.querySelector(`.wb-view-${view} .js-plotly-plot`);
     if (!el || !el._fullLayout || !el.data) return null;
-    return JSON.stringify(el.data.map(t => [t.x, t.y, t.z]));
+    return JSON.stringify(el.data.map(t => [t.x, t.y, t.z, t.source]));
   };
   const status = () => Array.from(document.querySelectorAll('.widget-html-content b')).map(b => b.innerText).join('|');
   const before = Object.fromEntries(views.map(v => [v, print(v)]));

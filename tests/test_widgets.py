@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import io
 import json
 import threading
 
@@ -66,22 +68,31 @@ def test_histogram_counts_equal_numpy_on_the_kernel(board):
     assert len(board.histogram.figure.data[2].x) == 15
 
 
+def _image_pixels(source: str) -> np.ndarray:
+    """A view's PNG data URI decoded with Pillow: (rows, cols, 4) RGBA."""
+    from PIL import Image
+
+    assert source.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))).convert("RGBA"))
+
+
 def test_heatmap_blank_cells_equal_the_mask_zeros(board):
     state = board.state
     state.set_layer_sparsity("conv1", 0.5)
     state.select_layer("conv1")
-    z = np.asarray(board.heatmap.figure.data[0].z, dtype=float)
+    pixels = _image_pixels(board.heatmap.figure.data[0].source)
     mask = state.layer("conv1").get_mask()  # (5, 5, 1, 20) -> map (20, 25)
-    assert z.shape == (20, 25)
-    assert np.array_equal(np.isnan(z), (mask.reshape(-1, 20).T == 0))
+    assert pixels.shape == (20, 25, 4)
+    assert np.array_equal(pixels[..., 3] == 0, (mask.reshape(-1, 20).T == 0))  # pruned cells are transparent
     bars = board.heatmap.figure.data[1]
     assert np.allclose(bars.x, 1 - mask.reshape(-1, 20).mean(axis=0))
     # A large kernel shows its corner, cell for cell.
     state.set_layer_sparsity("fc1", 0.9)
     state.select_layer("fc1")
-    z = np.asarray(board.heatmap.figure.data[0].z, dtype=float)
+    pixels = _image_pixels(board.heatmap.figure.data[0].source)
     fc_mask = state.layer("fc1").get_mask().T
-    assert np.array_equal(np.isnan(z), fc_mask[:z.shape[0], :z.shape[1]] == 0)
+    assert pixels.shape[:2] == (min(fc_mask.shape[0], 128), min(fc_mask.shape[1], 400))
+    assert np.array_equal(pixels[..., 3] == 0, fc_mask[:pixels.shape[0], :pixels.shape[1]] == 0)
     overview = board.overview.figure.data[0]
     assert list(overview.y) == ["conv1", "conv2", "fc1", "fc2"] and overview.x[2] == pytest.approx(0.9)
 
@@ -203,9 +214,11 @@ def test_stop_restores_the_weights_from_before_the_step(board):
 @pytest.mark.slow
 def test_fine_tune_quantize_export_scan_update_views(non_json_messages, board):
     state = board.state
+    board.widget  # displayed: every view's redraws are messages to the page, checked by non_json_messages
     state.criterion, state.mode = "taylor", "threshold"  # every criterion and mode draws without NaN too
     state.criterion, state.mode = "magnitude", "sparsity"
     state.set_layer_sparsity("fc1", 0.9)
+    state.select_layer("fc1")  # the kernel map has pruned cells (they were NaN in a Heatmap's JSON)
     state.set_training(epochs=1)
     assert state.fine_tune() and state.wait(120), state.error
     assert state.error == "" and "finished" in state.status

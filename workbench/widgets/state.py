@@ -176,11 +176,13 @@ class SessionState(RunsMixin, t.HasTraits):
     def _refresh(self, status: str = "", masks_changed: bool = False) -> None:
         if masks_changed:
             self._masks_changed()
-        self.accuracy = accuracy(self.model, self.eval_x, self.eval_y)
-        self.sizes = estimate_sizes(self.model, self.weight_bits, self._fp32)
-        self.masks_version += 1
+        # The views and the status first: their messages leave for the page while the accuracy pass and the
+        # size estimate (about a third of a slider move's kernel time) run.
         if status:
             self.status = status
+        self.masks_version += 1
+        self.accuracy = accuracy(self.model, self.eval_x, self.eval_y)
+        self.sizes = estimate_sizes(self.model, self.weight_bits, self._fp32)
 
     # ----- pruning controls ------------------------------------------------------------------
     def select_layer(self, name: str) -> bool:

@@ -9,9 +9,13 @@ import plotly.graph_objects as go
 from workbench.metrics.weights import kernel_map
 from workbench.pruning.masks import sparsity_of
 from workbench.widgets.views.base import View
+from workbench.widgets.views.png import png_data_uri
 
 
 class KernelHeatmapView(View):
+    """The selected layer's |w| as an image (a PNG, see png.py: a fraction of a Heatmap's JSON), pruned cells
+    blank, beside each output channel's sparsity."""
+
     traits = ("masks_version", "selected_layer")
     title = "Kernel map"
     max_rows, max_columns = 128, 400  # larger kernels show their top-left corner (drawing stays fast)
@@ -22,11 +26,13 @@ class KernelHeatmapView(View):
     def make_figure(self, height: int) -> go.Figure:
         fig = make_subplots(rows=1, cols=2, column_widths=[0.8, 0.2], shared_yaxes=True, horizontal_spacing=0.03,
                             subplot_titles=("|w| (blank = pruned)", "filter sparsity"))
-        fig.add_trace(go.Heatmap(colorscale="Viridis", showscale=False, hoverongaps=False), row=1, col=1)
+        fig.add_trace(go.Image(x0=0, dx=1, y0=0, dy=1, hovertemplate="input x position %{x}, output channel "
+                                                                      "%{y}<extra></extra>"), row=1, col=1)
         fig.add_trace(go.Bar(orientation="h", marker_color="#d62728"), row=1, col=2)
         fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), showlegend=False,
                           plot_bgcolor="#f4f4f4")
         fig.update_xaxes(range=[0, 1], row=1, col=2)
+        fig.update_yaxes(scaleanchor=False, autorange="reversed")  # cells stretch to the plot; channel 0 on top
         return fig
 
     def data(self) -> dict:
@@ -39,7 +45,7 @@ class KernelHeatmapView(View):
     def draw(self):
         d = self.data()
         heat, bars = self.figure.data
-        heat.z = d["z"]
+        heat.source = png_data_uri(d["z"])
         rows = min(len(d["filter_sparsity"]), self.max_rows)
         bars.x, bars.y = d["filter_sparsity"][:rows], np.arange(rows)
         shown = d["z"].shape

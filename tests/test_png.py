@@ -1,0 +1,49 @@
+"""The kernel map's PNG encoding, checked against Pillow's decoder and plotly's colour scale."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import plotly.colors
+import pytest
+from PIL import Image
+
+from workbench.widgets.views.png import VIRIDIS, colour_map, png_bytes, png_data_uri
+
+
+def _decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+
+
+def test_png_round_trips_through_pillow(rng):
+    rgba = rng.integers(0, 256, size=(7, 13, 4), dtype=np.uint8)
+    assert np.array_equal(_decode(png_bytes(rgba)), rgba)
+
+
+def test_colour_map_spans_the_scale_and_leaves_nan_transparent():
+    z = np.array([[0.5, np.nan, 2.5], [1.5, 0.5, np.nan]])
+    rgba = colour_map(z)
+    assert np.array_equal(rgba[..., 3] == 0, np.isnan(z)) and np.all(rgba[~np.isnan(z), 3] == 255)
+    hex_colour = lambda c: "#" + "".join(f"{v:02x}" for v in c)  # noqa: E731
+    stops = plotly.colors.sequential.Viridis
+    assert hex_colour(rgba[0, 0, :3]) == stops[0] and hex_colour(rgba[0, 2, :3]) == stops[-1]  # min, max
+    assert np.array_equal(rgba[1, 0, :3], VIRIDIS[128])  # the middle value: the middle of the table
+    assert np.all(colour_map(np.full((2, 2), np.nan))[..., 3] == 0)  # all pruned: all blank
+    assert np.array_equal(colour_map(np.ones((1, 2)))[..., :3], np.tile(VIRIDIS[0], (1, 2, 1)))  # one value
+
+
+def test_data_uri_decodes_to_the_colour_map(rng):
+    z = rng.random((128, 400))
+    z[rng.random(z.shape) < 0.9] = np.nan
+    uri = png_data_uri(z)
+    assert uri.startswith("data:image/png;base64,")
+    assert np.array_equal(_decode(base64.b64decode(uri.split(",", 1)[1])), colour_map(z))
+    assert len(uri) < 0.2 * len(str(z.tolist()))  # what the page receives, against a Heatmap's JSON
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4), (3, 3), (2, 2, 3)])
+def test_png_refuses_what_is_not_an_rgba_image(shape):
+    with pytest.raises(ValueError, match="Received: shape"):
+        png_bytes(np.zeros(shape, np.uint8))
