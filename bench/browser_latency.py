@@ -71,13 +71,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(cache: str):
+def start_server(cache: str, *options: str):
+    """workbench_server on a free port of 127.0.0.1 (no session cap unless ``options`` set one): (base, process)."""
     port = free_port()
     env = {**os.environ, "WORKBENCH_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "WORKBENCH_CACHE": cache}
     log = open(pathlib.Path(cache) / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "workbench_server", str(ROOT / "apps"), "--no-browser",
-                             f"--port={port}", "--max_sessions=0"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            cwd=ROOT)
+                             f"--port={port}", *(options or ("--max_sessions=0",))], stdout=log,
+                            stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:

@@ -20,6 +20,11 @@ def _kernel_loop():
     return getattr(kernel, "io_loop", None)
 
 
+def in_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (whose main thread must do every widget update)."""
+    return _kernel_loop() is not None
+
+
 def post(fn, *args, **kwargs) -> None:
     """Call ``fn(*args, **kwargs)`` on the kernel's main thread (now, if already there or no kernel)."""
     loop = _kernel_loop()

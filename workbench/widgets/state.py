@@ -22,6 +22,7 @@ from workbench.pruning import masks as mask_math
 from workbench.nn.evaluate import accuracy
 from workbench.pruning.api import compute_masks, layer_scores
 from workbench.pruning.wrapper import wrapped_layers
+from workbench.widgets.readouts import LiveReadouts
 from workbench.widgets.runs import RunsMixin
 
 CONFIG_KEYS = ("model", "dataset", "mode", "criterion", "global_sparsity", "layer_sparsity", "layer_threshold",
@@ -71,6 +72,8 @@ class SessionState(RunsMixin, t.HasTraits):
         self._scores: dict[tuple, dict] = {}
         self._weights_version = 0
         self._job = None
+        self.readouts = LiveReadouts(self._measure, self._show_readouts, current=lambda: not self.busy,
+                                     failed=lambda message: setattr(self, "error", message))
         if model is not None and data is not None:
             self.set_session(model, data, model_name or model.name, eval_size)
 
@@ -164,25 +167,34 @@ class SessionState(RunsMixin, t.HasTraits):
             data = (self.data.x_train[:1024], self.data.y_train[:1024]) if self.criterion == "taylor" else None
             # Score the unpruned weights, so lowering a sparsity brings weights back.
             saved = {layer.name: layer.get_mask() for layer in wrapped_layers(self.model)}
-            for layer in wrapped_layers(self.model):
-                layer.set_mask(np.ones_like(saved[layer.name]))
-            try:
-                self._scores = {key: layer_scores(self.model, self.criterion, data)}
-            finally:
+            with self.readouts.lock:  # no accuracy pass sees the all-ones masks
                 for layer in wrapped_layers(self.model):
-                    layer.set_mask(saved[layer.name])
+                    layer.set_mask(np.ones_like(saved[layer.name]))
+                try:
+                    self._scores = {key: layer_scores(self.model, self.criterion, data)}
+                finally:
+                    for layer in wrapped_layers(self.model):
+                        layer.set_mask(saved[layer.name])
         return self._scores[key][name]
 
     def _refresh(self, status: str = "", masks_changed: bool = False) -> None:
         if masks_changed:
             self._masks_changed()
-        # The views and the status first: their messages leave for the page while the accuracy pass and the
-        # size estimate (about a third of a slider move's kernel time) run.
+        # The views and the status first; the accuracy pass and the size estimate (a forward pass and gzip)
+        # then run off the main thread in a kernel (readouts.py), so the next key press need not wait for them.
         if status:
             self.status = status
         self.masks_version += 1
-        self.accuracy = accuracy(self.model, self.eval_x, self.eval_y)
-        self.sizes = estimate_sizes(self.model, self.weight_bits, self._fp32)
+        self.readouts.request()
+
+    def _measure(self) -> dict:
+        """The live readouts of the model as it is now (called on the readouts' thread in a kernel)."""
+        return {"accuracy": accuracy(self.model, self.eval_x, self.eval_y),
+                "sizes": estimate_sizes(self.model, dict(self.weight_bits), self._fp32)}
+
+    def _show_readouts(self, figures: dict) -> None:
+        with self.hold_trait_notifications():
+            self.accuracy, self.sizes = figures["accuracy"], figures["sizes"]
 
     # ----- pruning controls ------------------------------------------------------------------
     def select_layer(self, name: str) -> bool:
@@ -302,7 +314,7 @@ class SessionState(RunsMixin, t.HasTraits):
         if bits != self.weight_bits.get(name):
             self._masks_changed()  # a QAT model of other bits no longer matches
         self.weight_bits = {**self.weight_bits, name: bits}
-        self.sizes = estimate_sizes(self.model, self.weight_bits, self._fp32)
+        self.readouts.request()
         self.error = ""
         return True
 

@@ -1,0 +1,182 @@
+"""Capacity: N Studio sessions at once on one server, each a user moving sliders, measured in the browser.
+
+Serves the Studio with workbench_server (as `make app`, with a pre-heated kernel), opens N Chromium contexts
+(N separate visitors) at once, waits until every Studio has drawn, then has every visitor press ArrowRight on
+fc1's sparsity slider `--moves` times, all at the same time, timing each press to its changed views on the page
+(as bench/browser_latency.py does). Meanwhile it samples each kernel's resident memory (RSS, the kernel and its
+children). Then every tab closes as a user's would, and it checks that the kernels end.
+
+For each N: sessions opened and drawn, moves that reached every view ("nothing lost"), slider latency p50/p95
+over all visitors, per-kernel RSS (median, max), the server's total RSS (server + kernels) at the peak, and the
+kernels left 30 s after the tabs closed. Writes bench/results/studio_load.json.
+
+    .venv/bin/python bench/studio_load.py [--sessions 1,5,10,20] [--moves 10]
+
+Run it with nothing else on the machine: these are wall times and memory under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from browser_latency import CHROMIUM, RESULTS, VIEWS, WATCH, start_server, stats  # noqa: E402
+
+LAYER = "fc1"
+GIB = 1024 ** 3
+
+
+def kernels(server: psutil.Process) -> list[psutil.Process]:
+    """The server's kernel processes (ipykernel), each with its own RSS."""
+    found = []
+    for child in server.children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+def rss(process: psutil.Process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+class MemoryWatch(threading.Thread):
+    """Samples every second: each kernel's peak RSS, and the peak of the server's total (server + kernels)."""
+
+    def __init__(self, server_pid: int):
+        super().__init__(daemon=True)
+        self.server = psutil.Process(server_pid)
+        self.per_kernel: dict[int, int] = {}
+        self.peak_total = 0
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(1.0):
+            total = rss(self.server)
+            for kernel in kernels(self.server):
+                size = rss(kernel)
+                total += size
+                self.per_kernel[kernel.pid] = max(self.per_kernel.get(kernel.pid, 0), size)
+            self.peak_total = max(self.peak_total, total)
+
+
+async def open_studio(browser, base: str, timeout_s: float):
+    context = await browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = await context.new_page()
+    page.set_default_timeout(timeout_s * 1000)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if "anywidget" in m.text and "Failed" in m.text else None)
+    started = time.perf_counter()
+    try:
+        await page.goto(base + "/voila/render/compression_studio.ipynb")
+        await page.wait_for_selector(".wb-view-histogram .js-plotly-plot")
+        await page.wait_for_selector(f".widget-slider:has(label:text-is('{LAYER}')) .noUi-handle")
+        return {"context": context, "page": page, "load_s": time.perf_counter() - started, "errors": errors}
+    except Exception as exc:  # noqa: BLE001 (a page that never drew counts as lost)
+        return {"context": context, "page": page, "load_s": None, "errors": errors + [f"{type(exc).__name__}"]}
+
+
+async def move_sliders(session: dict, moves: int, timeout_ms: float) -> dict:
+    page = session["page"]
+    await page.locator(".widget-dropdown:has(label:text-is('show layer')) select").select_option(LAYER)
+    await page.wait_for_timeout(1500)
+    handle = page.locator(f".widget-slider:has(label:text-is('{LAYER}'))").first.locator(".noUi-handle")
+    await handle.focus()
+    times: dict[str, list[float]] = {name: [] for name in (*VIEWS, "status")}
+    missed = complete = 0
+    for _ in range(moves):
+        await page.evaluate(WATCH, [list(VIEWS), timeout_ms])
+        await handle.press("ArrowRight")
+        done = await page.evaluate("window.__wbWatch")
+        missed += len(times) - len(done)
+        complete += len(done) == len(times)
+        for name, seconds in done.items():
+            times[name].append(seconds)
+        await page.wait_for_timeout(300)
+    return {"times": times, "missed": missed, "complete": complete}
+
+
+async def one_load(base: str, server_pid: int, n: int, moves: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    watch = MemoryWatch(server_pid)
+    watch.start()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        sessions = await asyncio.gather(*(open_studio(browser, base, 60 + 30 * n) for _ in range(n)))
+        drawn = [s for s in sessions if s["load_s"] is not None]
+        runs = await asyncio.gather(*(move_sliders(s, moves, 20_000 + 2_000 * n) for s in drawn),
+                                    return_exceptions=True)
+        ok_runs = [r for r in runs if isinstance(r, dict)]
+        for s in sessions:
+            await s["page"].close(run_before_unload=True)
+            await s["context"].close()
+        await browser.close()
+    await asyncio.sleep(30)  # the pages' shutdown beacons, then count what is left
+    watch.done.set()
+    watch.join()
+    left = len(kernels(psutil.Process(server_pid)))
+    pooled = 1  # --pool_size=1: one pre-heated kernel is kept ready on purpose
+    per_view = {name: stats([t for r in ok_runs for t in r["times"][name]]) for name in (*VIEWS, "status")
+                if any(r["times"][name] for r in ok_runs)}
+    per_kernel = np.array(list(watch.per_kernel.values()) or [0], dtype=float)
+    return {"sessions": n, "drawn": len(drawn), "load_s": stats([s["load_s"] for s in drawn]) if drawn else None,
+            "moves": moves * n, "moves_complete": sum(r["complete"] for r in ok_runs),
+            "views_missed": sum(r["missed"] for r in ok_runs) + moves * (n - len(ok_runs)),
+            "latency": per_view, "worst_p95_s": max((v["p95_s"] for v in per_view.values()), default=None),
+            "kernel_rss_gib": {"median": float(np.median(per_kernel)) / GIB, "max": float(per_kernel.max()) / GIB,
+                               "kernels_seen": len(watch.per_kernel)},
+            "peak_total_rss_gib": watch.peak_total / GIB, "kernels_left": left, "pool": pooled,
+            "leaked": max(0, left - pooled), "anywidget_errors": sum(len(s["errors"]) for s in sessions)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", default="1,5,10,20")
+    parser.add_argument("--moves", type=int, default=10)
+    args = parser.parse_args()
+    counts = [int(n) for n in args.sessions.split(",")]
+    rows = []
+    for n in counts:
+        with tempfile.TemporaryDirectory() as cache:
+            base, proc = start_server(cache, "--preheat_kernel=True", "--pool_size=1", f"--max_sessions={n + 1}")
+            try:
+                row = asyncio.run(one_load(base, proc.pid, n, args.moves))
+            finally:
+                proc.terminate()
+                proc.wait(30)
+        rows.append(row)
+        lat = row["latency"].get("kernel-heatmap", {})
+        print(f"N={n:2d}: drawn {row['drawn']}/{n}, moves complete {row['moves_complete']}/{row['moves']}, "
+              f"heatmap p50 {lat.get('p50_s', float('nan')):.2f} s p95 {lat.get('p95_s', float('nan')):.2f} s, "
+              f"worst p95 {row['worst_p95_s'] or float('nan'):.2f} s, kernel RSS median "
+              f"{row['kernel_rss_gib']['median']:.2f} GiB, total {row['peak_total_rss_gib']:.1f} GiB, "
+              f"left {row['kernels_left']} (pool {row['pool']})", flush=True)
+    result = {"what": "N visitors at once on one server: each opens the Studio, then presses ArrowRight on fc1's "
+                      "sparsity slider; latency from key press to each changed view in Chromium",
+              "model": "lenet5", "layer": LAYER, "moves_per_session": args.moves, "rows": rows,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                         f"{psutil.virtual_memory().total / GIB:.0f} GiB",
+              "time": time.strftime("%Y-%m-%d %H:%M")}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "studio_load.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
