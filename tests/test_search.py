@@ -277,7 +277,7 @@ def _raise_in_trial(number: int) -> None:
     trial._run = failing
 
 
-CLI_SEARCH = ["-m", "workbench.cli", "search", "--model", "lenet5", "--dataset", "{data}", "--trials", "5",
+CLI_SEARCH = ["-m", "workbench.cli", "search", "--model", "lenet5", "--dataset", "{data}", "--trials", "3",
               "--workers", "2", "--epochs", "1,1", "--qat-epochs", "0", "--baseline-epochs", "2", "--patience", "0",
               "--final-seeds", "0", "--no-warm-start", "--max-loss", "5", "--out", "{out}", "--quiet"]
 
@@ -312,7 +312,7 @@ def test_a_killed_client_resumes_and_keeps_its_finished_trials(tiny_data, tmp_pa
     assert finished <= {n for n, s in states.items() if s == "complete"}
     assert report["settings"]["retried_after_resume"], "the kill should have caught trials running"
     counted = [n for n, t in states.items() if n not in report["settings"]["retried_after_resume"]]
-    assert len(counted) == 5 and report["counts"]["interrupted"] == len(report["settings"]["retried_after_resume"])
+    assert len(counted) == 3 and report["counts"]["interrupted"] == len(report["settings"]["retried_after_resume"])
     front = {row["trial"] for row in report["pareto"]}
     best = min((row for row in report["trials"] if row["state"] == "complete"), key=lambda r: r["gzip_bytes"])
     assert best["trial"] in front
