@@ -145,7 +145,8 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
         lines += ["", f"Widget latency, kernel side (bench/widget_latency.py, one sparsity-slider move on LeNet-5, "
                       f"{latency['moves']} moves): p50 {latency['p50_s']:.3f} s, p95 {latency['p95_s']:.3f} s. "
                       "It is not what a browser user feels: that adds the page's rendering."]
-    lines += browser_latency_lines(load_browser_latency())
+    for result in load_browser_latency() or [None]:
+        lines += browser_latency_lines(result)
     lines += search_markdown(results)
     anchors = load_anchor_results()
     if anchors:
@@ -173,7 +174,21 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
 def readme_section(results: dict) -> str:
     """The README's results block (between the markers)."""
     body = results_table(results) if results else ["No benchmark results yet: run `make bench`."]
+    body += browser_latency_summary(load_browser_latency())
     return "\n".join([BEGIN, *body, END])
+
+
+def browser_latency_summary(measured: list[dict]) -> list[str]:
+    """The README's lines on slider latency as a browser user feels it (details in RESULTS.md)."""
+    if not measured:
+        return []
+    lines = ["", "Slider latency in the browser (`bench/browser_latency.py`: Chromium, key press on a sparsity "
+                 "slider to every view drawn anew; details in bench/RESULTS.md):", ""]
+    for r in measured:
+        p50 = max(v["p50_s"] for layer in r["layers"].values() for v in layer["views"].values())
+        lines.append(f"- {r['model']}: worst view p50 {p50:.2f} s, p95 {r['worst_p95_s']:.2f} s (goal p95 ≤ "
+                     f"{r['goal_p95_s']} s: {'met' if r['goal_met'] else 'missed'}; {r['time']})")
+    return lines
 
 
 def render_readme(text: str, results: dict) -> str:
@@ -184,9 +199,10 @@ def render_readme(text: str, results: dict) -> str:
     return head + readme_section(results) + tail
 
 
-def load_browser_latency() -> dict | None:
-    path = RESULTS / "browser_latency.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+def load_browser_latency() -> list[dict]:
+    """bench/browser_latency.py's results: LeNet-5 (browser_latency.json) first, then other models."""
+    paths = [RESULTS / "browser_latency.json", *sorted(RESULTS.glob("browser_latency_*.json"))]
+    return [json.loads(path.read_text()) for path in paths if path.is_file()]
 
 
 def browser_latency_lines(result: dict | None) -> list[str]:
