@@ -147,6 +147,7 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
                       "It is not what a browser user feels: that adds the page's rendering."]
     for result in load_browser_latency() or [None]:
         lines += browser_latency_lines(result)
+    lines += train_speed_lines(load_train_speed())
     lines += search_markdown(results)
     anchors = load_anchor_results()
     if anchors:
@@ -197,6 +198,25 @@ def render_readme(text: str, results: dict) -> str:
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return head + readme_section(results) + tail
+
+
+def load_train_speed() -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(RESULTS.glob("train_speed_*.json"))]
+
+
+def train_speed_lines(measured: list[dict]) -> list[str]:
+    """Training images/s of each stage against plain Keras 3 fit (bench/train_speed.py)."""
+    lines = []
+    for r in measured:
+        lines += ["", f"Training speed, {r['model']} on {r['images']:,} {r['dataset']} images, batch {r['batch']} "
+                      f"(bench/train_speed.py: {r['epochs_per_call']} epochs per call, {len(r['rounds'])} rounds "
+                      f"alternating the methods, {r['time']}; steady state = epochs after the first):", "",
+                  "| stage | images/s | × plain Keras fit | goal | fixed cost per call (s) |", "|---|---|---|---|---|"]
+        for method, s in r["summary"].items():
+            goal = "—" if s["goal"] is None else f"≥{s['goal']}× {'✓' if s['goal_met'] else '✗'}"
+            lines.append(f"| {method} | {s['images_per_s']:,.0f} | {s['vs_keras_fit']:.2f}× | {goal} | "
+                         f"{s['fixed_cost_s']:.1f} |")
+    return lines
 
 
 def load_browser_latency() -> list[dict]:

@@ -63,7 +63,9 @@ def stop_server(proc) -> None:
 def voila(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium).")
-    base, proc, _ = start_server(tmp_path_factory.mktemp("voila"), "--max_sessions=0")
+    # As `make app` serves: a pre-heated kernel waits for the next page (each test opens a Studio of its own).
+    base, proc, _ = start_server(tmp_path_factory.mktemp("voila"), "--max_sessions=0", "--preheat_kernel=True",
+                                 "--pool_size=1")
     yield base
     stop_server(proc)
 
