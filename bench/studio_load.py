@@ -124,8 +124,14 @@ async def one_load(base: str, server_pid: int, n: int, moves: int) -> dict:
         runs = await asyncio.gather(*(move_sliders(s, moves, 20_000 + 2_000 * n) for s in drawn),
                                     return_exceptions=True)
         ok_runs = [r for r in runs if isinstance(r, dict)]
-        for s in sessions:
-            await s["page"].close(run_before_unload=True)
+        for s in sessions:  # as a closed tab: beforeunload runs (Voila's shutdown beacon), then the tab closes
+            closed = asyncio.get_running_loop().create_future()
+            s["page"].once("close", lambda _page, done=closed: done.done() or done.set_result(True))
+            await s["page"].close(run_before_unload=True)  # returns before the page has closed
+            try:
+                await asyncio.wait_for(closed, 10)
+            except asyncio.TimeoutError:
+                pass
             await s["context"].close()
         await browser.close()
     await asyncio.sleep(30)  # the pages' shutdown beacons, then count what is left

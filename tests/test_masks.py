@@ -83,3 +83,11 @@ def test_schedules_round_trip_through_registry():
         schedules.get({"class_name": "cosine"})
     with pytest.raises(ConfigError, match="end_step"):
         schedules.PolynomialDecay(0.5, 10, 10)
+
+
+def test_a_ranking_gives_the_masks_and_thresholds_of_a_fresh_sort(rng):
+    scores = np.round(rng.random((7, 9, 3)), 1).astype(np.float32)  # many ties
+    ranking = masks.Ranking(scores)
+    for sparsity in (0.0, 0.013, 0.25, 0.5, 0.77, 0.99):
+        assert np.array_equal(ranking.mask(sparsity), masks.mask_for_sparsity(scores, sparsity))
+        assert ranking.threshold(sparsity) == masks.threshold_for_sparsity(scores, sparsity)

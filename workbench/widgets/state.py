@@ -68,6 +68,7 @@ class SessionState(RunsMixin, ConfigMixin, t.HasTraits):
         super().__init__(**kwargs)
         self.run: stages.Run | None = None
         self._scores: dict[tuple, dict] = {}
+        self._rankings: dict[str, mask_math.Ranking] = {}
         self._weights_version = 0
         self._job = None
         self.readouts = LiveReadouts(self._measure, self._show_readouts, current=lambda: not self.busy,
@@ -175,6 +176,14 @@ class SessionState(RunsMixin, ConfigMixin, t.HasTraits):
                         layer.set_mask(saved[layer.name])
         return self._scores[key][name]
 
+    def _ranking(self, name: str) -> mask_math.Ranking:
+        """The layer's scores sorted once per criterion and weights (a slider move then costs O(n), not a sort)."""
+        scores = self._scores_for(name)
+        cached = self._rankings.get(name)
+        if cached is None or cached.source is not scores:
+            cached = self._rankings[name] = mask_math.Ranking(scores)
+        return cached
+
     def _refresh(self, status: str = "", masks_changed: bool = False) -> None:
         if masks_changed:
             self._masks_changed()
@@ -208,12 +217,12 @@ class SessionState(RunsMixin, ConfigMixin, t.HasTraits):
         try:
             self._guard()
             sparsity = check_sparsity(sparsity)
-            scores = self._scores_for(self._known(name))
+            ranking = self._ranking(self._known(name))
         except WorkbenchError as exc:
             return self._refuse(str(exc))
-        self.layer(name).set_mask(mask_math.mask_for_sparsity(scores, sparsity))
+        self.layer(name).set_mask(ranking.mask(sparsity))
         self.layer_sparsity = {**self.layer_sparsity, name: sparsity}
-        self.layer_threshold = {**self.layer_threshold, name: mask_math.threshold_for_sparsity(scores, sparsity)}
+        self.layer_threshold = {**self.layer_threshold, name: ranking.threshold(sparsity)}
         self.error = ""
         self._refresh(f"{name}: {sparsity:.0%} pruned", masks_changed=True)
         return True
