@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import pathlib
 import platform
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from browser_latency import CHROMIUM, RESULTS, VIEWS, WATCH, start_server, stats
 
 LAYER = "fc1"
 GIB = 1024 ** 3
+# --pool_size=1 keeps one pre-heated kernel ready per notebook that the server serves (the Studio and the paper app)
+POOLED = len(list((pathlib.Path(__file__).resolve().parents[1] / "apps").glob("*.ipynb")))
 
 
 def kernels(server: psutil.Process) -> list[psutil.Process]:
@@ -138,7 +141,7 @@ async def one_load(base: str, server_pid: int, n: int, moves: int) -> dict:
     watch.done.set()
     watch.join()
     left = len(kernels(psutil.Process(server_pid)))
-    pooled = 1  # --pool_size=1: one pre-heated kernel is kept ready on purpose
+    pooled = POOLED  # pre-heated kernels are kept ready on purpose
     per_view = {name: stats([t for r in ok_runs for t in r["times"][name]]) for name in (*VIEWS, "status")
                 if any(r["times"][name] for r in ok_runs)}
     per_kernel = np.array(list(watch.per_kernel.values()) or [0], dtype=float)
