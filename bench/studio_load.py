@@ -161,7 +161,9 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=10)
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
-    rows = []
+    path = RESULTS / "studio_load.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    rows = {row["sessions"]: row for row in previous.get("rows", [])}  # kept: counts not run this time
     for n in counts:
         with tempfile.TemporaryDirectory() as cache:
             base, proc = start_server(cache, "--preheat_kernel=True", "--pool_size=1", f"--max_sessions={n + 1}")
@@ -170,21 +172,22 @@ def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait(30)
-        rows.append(row)
+        row["time"] = time.strftime("%Y-%m-%d %H:%M")
+        rows[n] = row
         lat = row["latency"].get("kernel-heatmap", {})
         print(f"N={n:2d}: drawn {row['drawn']}/{n}, moves complete {row['moves_complete']}/{row['moves']}, "
               f"heatmap p50 {lat.get('p50_s', float('nan')):.2f} s p95 {lat.get('p95_s', float('nan')):.2f} s, "
               f"worst p95 {row['worst_p95_s'] or float('nan'):.2f} s, kernel RSS median "
               f"{row['kernel_rss_gib']['median']:.2f} GiB, total {row['peak_total_rss_gib']:.1f} GiB, "
               f"left {row['kernels_left']} (pool {row['pool']})", flush=True)
-    result = {"what": "N visitors at once on one server: each opens the Studio, then presses ArrowRight on fc1's "
-                      "sparsity slider; latency from key press to each changed view in Chromium",
-              "model": "lenet5", "layer": LAYER, "moves_per_session": args.moves, "rows": rows,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                         f"{psutil.virtual_memory().total / GIB:.0f} GiB",
-              "time": time.strftime("%Y-%m-%d %H:%M")}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "studio_load.json").write_text(json.dumps(result, indent=1) + "\n")
+        result = {"what": "N visitors at once on one server: each opens the Studio, then presses ArrowRight on "
+                          "fc1's sparsity slider; latency from key press to each changed view in Chromium",
+                  "model": "lenet5", "layer": LAYER, "moves_per_session": args.moves,
+                  "rows": [rows[k] for k in sorted(rows)],
+                  "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                             f"{psutil.virtual_memory().total / GIB:.0f} GiB"}
+        RESULTS.mkdir(exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n")  # after every N: a long run keeps what it measured
 
 
 if __name__ == "__main__":
