@@ -148,6 +148,7 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
     for result in load_browser_latency() or [None]:
         lines += browser_latency_lines(result)
     lines += train_speed_lines(load_train_speed())
+    lines += studio_load_lines(load_studio_load())
     lines += search_markdown(results)
     anchors = load_anchor_results()
     if anchors:
@@ -198,6 +199,29 @@ def render_readme(text: str, results: dict) -> str:
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return head + readme_section(results) + tail
+
+
+def load_studio_load() -> dict | None:
+    path = RESULTS / "studio_load.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def studio_load_lines(result: dict | None) -> list[str]:
+    """N concurrent Studio visitors on one server (bench/studio_load.py)."""
+    if not result:
+        return []
+    lines = ["", f"Studio capacity (bench/studio_load.py: N Chromium visitors at once on one server, each moving "
+                 f"{result['layer']}'s sparsity slider {result['moves_per_session']} times; {result['machine']}):", "",
+             "| visitors | Studios drawn | moves with every view changed | p50 / p95 worst view (s) | kernel RSS "
+             "median (GiB) | server total RSS peak (GiB) | kernels left after the tabs closed (pre-heated pool) |",
+             "|---|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        views = row["latency"].values()
+        p50 = max((v["p50_s"] for v in views), default=float("nan"))
+        lines.append(f"| {row['sessions']} | {row['drawn']}/{row['sessions']} | {row['moves_complete']}/{row['moves']} "
+                     f"| {p50:.2f} / {row['worst_p95_s'] or float('nan'):.2f} | {row['kernel_rss_gib']['median']:.2f} "
+                     f"| {row['peak_total_rss_gib']:.1f} | {row['kernels_left']} ({row['pool']}) |")
+    return lines
 
 
 def load_train_speed() -> list[dict]:
