@@ -85,9 +85,11 @@ def test_ten_closed_studio_tabs_leave_no_kernel_behind_and_nothing_is_fetched_of
             assert pages[0].evaluate("el => el.getBoundingClientRect().width", icon.element_handle()) > 4
         for page in pages:
             close_tab(page)
+    # The browser stays open, as a user's does after closing tabs: closing the context at once can drop the
+    # last tab's shutdown beacon (its request belongs to the context), which no user's browser would do.
+    left = wait_for_kernels(proc, 0, 30)
     context.close()
     assert outside == []
-    left = wait_for_kernels(proc, 0, 30)
     assert left == 0, f"{left} kernels outlived their closed tabs; server log: {log.read_text()[-3000:]}"
     text = log.read_text()
     assert "'_xsrf' argument missing" not in text
