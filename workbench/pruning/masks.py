@@ -14,23 +14,17 @@ def prune_count(size: int, sparsity: float) -> int:
 
 def mask_for_sparsity(scores: np.ndarray, sparsity: float) -> np.ndarray:
     """Mask that zeroes exactly the ``round(sparsity * n)`` lowest scores (ties: first in C order)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    k = prune_count(scores.size, sparsity)
-    mask = np.ones(scores.size, dtype=np.float32)
-    if k:
-        mask[np.argsort(scores.ravel(), kind="stable")[:k]] = 0.0
-    return mask.reshape(scores.shape)
+    return Ranking(scores).mask(sparsity)
 
 
 class Ranking:
     """One layer's scores, sorted once (stable: ties in C order), for masks at any sparsity in O(n).
 
-    ``mask(s)`` equals ``mask_for_sparsity(scores, s)`` and ``threshold(s)`` equals
-    ``threshold_for_sparsity(scores, s)``; a slider that moves through sparsities sorts only once.
+    ``mask_for_sparsity`` and ``threshold_for_sparsity`` are the one-off forms; a slider that moves through
+    sparsities keeps one Ranking per layer and sorts only once.
     """
 
     def __init__(self, scores: np.ndarray):
-        self.source = scores  # the array ranked (callers may check that their scores are still these)
         self.scores = np.asarray(scores, dtype=np.float64)
         self.order = np.argsort(self.scores.ravel(), kind="stable")
 
@@ -51,9 +45,7 @@ def mask_for_threshold(scores: np.ndarray, threshold: float) -> np.ndarray:
 
 def threshold_for_sparsity(scores: np.ndarray, sparsity: float) -> float:
     """The largest pruned score at ``sparsity`` (0.0 when nothing is pruned)."""
-    scores = np.sort(np.asarray(scores, dtype=np.float64).ravel(), kind="stable")
-    k = prune_count(scores.size, sparsity)
-    return float(scores[k - 1]) if k else 0.0
+    return Ranking(scores).threshold(sparsity)
 
 
 def global_masks(scores: dict[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:

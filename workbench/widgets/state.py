@@ -67,8 +67,9 @@ class SessionState(RunsMixin, ConfigMixin, t.HasTraits):
     def __init__(self, model=None, data=None, model_name: str = "", eval_size: int = 500, **kwargs):
         super().__init__(**kwargs)
         self.run: stages.Run | None = None
-        self._scores: dict[tuple, dict] = {}
-        self._rankings: dict[str, mask_math.Ranking] = {}
+        # {(criterion, weights version): (scores per layer, Rankings per layer made from them)}: one entry,
+        # so emptying it (new weights, new session) drops the scores and their rankings together.
+        self._scores: dict[tuple, tuple[dict, dict]] = {}
         self._weights_version = 0
         self._job = None
         self.readouts = LiveReadouts(self._measure, self._show_readouts, current=lambda: not self.busy,
@@ -161,6 +162,9 @@ class SessionState(RunsMixin, ConfigMixin, t.HasTraits):
         return self._scores_for(self._known(name))
 
     def _scores_for(self, name: str) -> np.ndarray:
+        return self._scored()[0][name]
+
+    def _scored(self) -> tuple[dict, dict]:
         key = (self.criterion, self._weights_version)
         if key not in self._scores:
             data = (self.data.x_train[:1024], self.data.y_train[:1024]) if self.criterion == "taylor" else None
@@ -170,19 +174,18 @@ class SessionState(RunsMixin, ConfigMixin, t.HasTraits):
                 for layer in wrapped_layers(self.model):
                     layer.set_mask(np.ones_like(saved[layer.name]))
                 try:
-                    self._scores = {key: layer_scores(self.model, self.criterion, data)}
+                    self._scores = {key: (layer_scores(self.model, self.criterion, data), {})}
                 finally:
                     for layer in wrapped_layers(self.model):
                         layer.set_mask(saved[layer.name])
-        return self._scores[key][name]
+        return self._scores[key]
 
     def _ranking(self, name: str) -> mask_math.Ranking:
         """The layer's scores sorted once per criterion and weights (a slider move then costs O(n), not a sort)."""
-        scores = self._scores_for(name)
-        cached = self._rankings.get(name)
-        if cached is None or cached.source is not scores:
-            cached = self._rankings[name] = mask_math.Ranking(scores)
-        return cached
+        scores, rankings = self._scored()
+        if name not in rankings:
+            rankings[name] = mask_math.Ranking(scores[name])
+        return rankings[name]
 
     def _refresh(self, status: str = "", masks_changed: bool = False) -> None:
         if masks_changed:
