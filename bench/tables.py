@@ -120,13 +120,27 @@ def per_seed_lines(results: dict) -> list[str]:
 
 
 def speed_lines(results: dict) -> list[str]:
-    lines = []
+    """Seed 0's artifacts, both export targets, beside the fp32 baseline's .tflite (bench/run.py export_targets)."""
+    rows, older = [], []
     for name, r in results.items():
         speed = r["runs"][0].get("speed")
-        if speed:
-            lines.append(f"- {name}: int8/fp32 `.tflite` images per second {speed['batch1']['int8_over_fp32']:.2f}× "
-                         f"at batch 1, {speed['batch64']['int8_over_fp32']:.2f}× at batch 64 (seed 0).")
-    return lines
+        if speed and "size" in speed:
+            for target in ("size", "speed"):
+                s = speed[target]
+                i8, f32, x = s["int8"], s["fp32"], s["int8_over_fp32"]
+                rows.append(f"| {name} | {target} | {s['tflite_bytes']:,} | {s['gzip_bytes']:,} | {s['test_int8']:.2%} | "
+                            f"{i8['batch1']['p50_ms']:.3g} / {i8['batch1']['p95_ms']:.3g} | "
+                            f"{f32['batch1']['p50_ms']:.3g} / {f32['batch1']['p95_ms']:.3g} | "
+                            f"{i8['batch64']['images_per_s']:,.0f} / {f32['batch64']['images_per_s']:,.0f} | "
+                            f"**{x['batch1_p50']:.2f}×** / **{x['batch64']:.2f}×** | {s['threads']} |")
+        elif speed:  # results written before the export targets existed: images/s at two batch sizes
+            older.append(f"- {name}: int8/fp32 `.tflite` images per second {speed['batch1']['int8_over_fp32']:.2f}× "
+                         f"at batch 1, {speed['batch64']['int8_over_fp32']:.2f}× at batch 64 (seed 0; the row "
+                         "predates the export targets).")
+    header = ["| row | export target | .tflite bytes | gzip -9 bytes | int8 test accuracy | int8 batch 1 p50 / p95 (ms) "
+              "| fp32 batch 1 p50 / p95 (ms) | batch 64 images/s int8 / fp32 | int8 speed-up batch 1 / 64 | threads |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    return (header + rows if rows else []) + older
 
 
 def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
@@ -140,7 +154,12 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
     lines += ["", "Per seed (test split, 95% Wilson intervals, McNemar's exact test of int8 against the baseline "
                   "on the same images):", "", *per_seed_lines(results)]
     if speed_lines(results):
-        lines += ["", "Speed:", "", *speed_lines(results)]
+        lines += ["", "## Speed of the artifacts", "",
+                  "Seed 0 of each row, exported for both targets: `size` packs layers of 4 weight bits or fewer as "
+                  "INT4 (two per byte); `speed` stores the same values as int8, which LiteRT's XNNPACK int8 kernels "
+                  "run. LiteRT on this machine with the stated threads; batch-1 latency over 200 invocations after 20 "
+                  "warm-up ones; batch-64 throughput over at least 2 s. fp32 is the float `.tflite` of the baseline. "
+                  "Speed-up above 1: int8 is faster.", "", *speed_lines(results)]
     if latency:
         lines += ["", f"Widget latency, kernel side (bench/widget_latency.py, one sparsity-slider move on LeNet-5, "
                       f"{latency['moves']} moves): p50 {latency['p50_s']:.3f} s, p95 {latency['p95_s']:.3f} s. "

@@ -6,8 +6,6 @@ import importlib.util
 import json
 import pathlib
 import sys
-import time
-
 import numpy as np
 
 import pytest
@@ -88,14 +86,30 @@ def test_paper_app_reads_the_package_summary():
 
 
 @pytest.mark.slow
-def test_throughput_is_measured(trained_lenet, small_mnist):
-    run = _load("run")
-    data, _ = wb.export_tflite(wb.quantize_model(trained_lenet, calibration_data=small_mnist.x_train[:128])[0],
-                               small_mnist.x_train[:50])
-    fast = run.images_per_second(data, small_mnist.x_test, batch=8, seconds=0.3)
-    start = time.perf_counter()
-    for _ in range(20):
-        wb.evaluate_tflite(data, small_mnist.x_test[:8], small_mnist.y_test[:8])
-    # Same order of magnitude as timing the interpreter by hand (no fixed-time assertion: machines are shared).
-    by_hand = 20 * 8 / (time.perf_counter() - start)
-    assert fast > 0 and 0.02 < fast / by_hand < 200
+def test_a_seed_exports_both_targets_and_times_each_beside_fp32(trained_lenet, small_mnist):
+    from workbench import stages
+
+    run_module = _load("run")
+    none = {"finetune": wb.TrainConfig(epochs=0), "qat": wb.TrainConfig(epochs=0)}
+    run = stages.start_run(trained_lenet, small_mnist.subset(train=500), wb.PruneConfig(sparsity=0.5),
+                           wb.QuantConfig(layer_weight_bits={"fc1": 4}), training=none)
+    run.micro = False
+    for step in (stages.train_baseline, stages.prune, stages.fine_tune, stages.quantize, stages.export):
+        step(run)
+    stages.measure(run, "test")
+    size_artifact = run.tflite
+    out = run_module.export_targets(run)
+    assert run.tflite is size_artifact and run.export_target == "size"  # the seed's own run is left as it was
+    size, speed = out["size"], out["speed"]
+    assert size["target"] == "size" and speed["target"] == "speed"
+    assert size["tflite_bytes"] == len(size_artifact)
+    grown = speed["tflite_bytes"] - size["tflite_bytes"]
+    assert 0 <= grown - 800 * 500 // 2 <= 64  # fc1: int8, not two per byte (and flatbuffer alignment)
+    assert abs(speed["test_int8"] - size["test_int8"]) <= 0.01 and speed["threads"] == 1
+    for figures in (size, speed):
+        assert figures["int8"]["batch1"]["runs"] == 200 and figures["fp32"]["batch1"]["runs"] == 200
+        assert figures["int8_over_fp32"]["batch1_p50"] == pytest.approx(
+            figures["fp32"]["batch1"]["p50_ms"] / figures["int8"]["batch1"]["p50_ms"])
+    tables = _load("tables")
+    lines = tables.speed_lines({"lenet5-mnist": {"runs": [{"speed": out}]}})
+    assert lines[2].startswith("| lenet5-mnist | size | ") and lines[3].startswith("| lenet5-mnist | speed | ")

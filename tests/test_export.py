@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from workbench.config import PruneConfig, QuantConfig, TrainConfig
-from workbench.errors import ModelError
+from workbench.errors import ConfigError, ModelError
 from workbench.export import evaluate_tflite, export_tflite, load_tflite_bytes, predict_tflite, to_c_array
 from workbench.metrics.tflite_tensors import weight_tensors
 from workbench.pruning.api import get_masks, prune_model
@@ -167,3 +167,55 @@ def test_tflite_micro_says_what_it_cannot_run():
     check = micro_check(data, np.zeros((2, 8), np.float32), np.zeros(2, int))
     assert check["runs"] is False and "TOPK_V2" in check["reason"]
     assert micro_text(check).startswith("TensorFlow Lite Micro cannot run this model")
+
+
+def test_speed_target_stores_the_same_weight_values_as_int8_and_the_same_predictions(exported, small_mnist):
+    """"size" packs fc1's 4-bit weights as INT4; "speed" stores each of the same values as int8 (grid.storage_factor),
+    so the two artifacts dequantize to the same kernels and agree on the images."""
+    speed, report = export_tflite(exported["qat"], small_mnist.x_train[:200], target="speed")
+    assert report.target == "speed" and exported["report"].target == "size"
+    by_shape = {}
+    for artifact, data in (("size", exported["data"]), ("speed", speed)):
+        for t in weight_tensors(data):
+            by_shape.setdefault(t.shape, {})[artifact] = t
+    assert len(by_shape) == 4 and all(len(pair) == 2 for pair in by_shape.values())
+    fc1 = by_shape[(500, 800)]
+    assert fc1["size"].packed_int4 and not fc1["speed"].packed_int4
+    assert fc1["speed"].nbytes == 500 * 800 and fc1["speed"].values.dtype == np.int8
+    assert not any(t.packed_int4 for t in weight_tensors(speed))
+    for shape, pair in by_shape.items():
+        values = {k: t.values.astype(np.float64) * np.reshape(t.scales, (-1,) + (1,) * (len(shape) - 1))
+                  for k, t in pair.items()}
+        assert np.allclose(values["size"], values["speed"], rtol=1e-5, atol=1e-9), shape
+    # 4-bit values 7 levels either side of 0 become multiples of 18 of an int8 step of max|w|/126
+    q = fc1["speed"].values.astype(int)
+    assert np.all(q % 18 == 0) and np.abs(q).max() == 126
+    x = small_mnist.x_test[:300]
+    assert (predict_tflite(speed, x).argmax(-1) == predict_tflite(exported["data"], x).argmax(-1)).mean() >= 0.99
+    qat_out = exported["qat"](x[:8], training=False).numpy()
+    assert np.allclose(exported["qat"](x[:8], training=False).numpy(), qat_out)  # the model is left as it was
+    assert not any(getattr(layer, "store_bits", None) for layer in exported["qat"].layers)
+
+
+def test_unknown_export_target_is_refused(exported, small_mnist):
+    with pytest.raises(ConfigError, match="target must be one of .*Received: target='fast'"):
+        export_tflite(exported["qat"], small_mnist.x_train[:20], target="fast")
+
+
+def test_latency_and_throughput_are_measured_with_the_stated_threads(exported, small_mnist):
+    from workbench.metrics.latency import latency, speed_report, speed_text, throughput
+
+    lat = latency(exported["data"], small_mnist.x_test[:4], threads=1, runs=30, warmup=2)
+    assert lat["runs"] == 30 and lat["threads"] == 1 and 0 < lat["p50_ms"] <= lat["p95_ms"] < 1e4
+    tp = throughput(exported["data"], small_mnist.x_test[:4], threads=2, batch=16, seconds=0.05, min_runs=3)
+    assert tp["runs"] >= 3 and tp["batch"] == 16 and tp["threads"] == 2 and tp["images_per_s"] > 0
+    report = speed_report(exported["data"], small_mnist.x_test[:4], threads=1, runs=10, seconds=0.05)
+    assert report["batch1"]["runs"] == 10 and report["batch64"]["batch"] == 64
+    text = speed_text({"threads": 1, "target": "speed", "int8": report, "fp32": report,
+                       "int8_over_fp32": {"batch1_p50": 1.0, "batch64": 1.0}})
+    assert "1 thread," in text and "int8 (speed)" in text
+    for bad in ({"runs": 0}, {"threads": 0}, {"runs": 1.5}, {"batch": True}):
+        with pytest.raises(ConfigError, match="Received"):
+            latency(exported["data"], small_mnist.x_test[:4], **bad)
+    with pytest.raises(ModelError, match="expects"):
+        latency(exported["data"], np.zeros((2, 32, 32, 1), np.float32))

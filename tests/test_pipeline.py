@@ -138,10 +138,15 @@ def test_cli_compress_evaluate_info(tmp_path, capsys):
     out = tmp_path / "cli"
     rc = cli.main(["compress", "--model", "lenet5", "--dataset", "mnist", "--sparsity", "0.8", "--bits", "8",
                    "--limit", "1500", "--baseline-epochs", "2", "--epochs", "1", "--qat-epochs", "1",
-                   "--layer-bits", "fc1=4", "--layer-clusters", "fc2=8", "--out", str(out), "--quiet"])
+                   "--layer-bits", "fc1=4", "--layer-clusters", "fc2=8", "--out", str(out), "--quiet",
+                   "--target-export", "speed", "--speed"])
     printed = capsys.readouterr().out
     assert rc == 0 and "compression ratio" in printed and "fc1" in printed
+    assert "speed (LiteRT, this machine)" in printed and "int8 (speed) batch 1: p50" in printed
     report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["export_target"] == "speed" and report["speed"]["int8"]["batch1"]["runs"] == 200
+    fc1 = [t for t in weight_tensors((out / "model_int8.tflite").read_bytes()) if t.shape == (500, 800)][0]
+    assert not fc1.packed_int4 and np.unique(fc1.values).size <= 15, "4-bit values, stored as int8 for speed"
     assert report["settings"]["quant"]["layer_weight_bits"] == {"fc1": 4}
     assert report["settings"]["quant"]["layer_clusters"] == {"fc2": 8}
     fc2 = [t for t in weight_tensors((out / "model_int8.tflite").read_bytes()) if t.shape == (10, 500)][0]

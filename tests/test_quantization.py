@@ -222,3 +222,27 @@ def test_int8_residual_model_agrees_with_its_qat_model(small_mnist, tmp_path):
     qat.save(tmp_path / "qat.keras")  # the wrapper saves and loads in safe mode
     again = load_user_model(tmp_path / "qat.keras", check=False)
     np.testing.assert_allclose(again.predict(x[:32], verbose=0), p_qat[:32], atol=1e-6)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 7, 8])
+def test_a_wider_storage_grid_holds_every_value_of_the_coarse_grid_exactly(bits):
+    from workbench.quantization.grid import max_level, storage_factor
+
+    f = storage_factor(bits, 8)
+    coarse = np.arange(-max_level(bits), max_level(bits) + 1) / max_level(bits)  # values over m = 1
+    fine_step = f / 127
+    assert f >= 1 and np.abs(coarse).max() <= f  # every coarse value lies inside the int8 range
+    assert np.allclose(coarse / fine_step, np.round(coarse / fine_step), atol=1e-9)
+    assert np.round(coarse / fine_step).max() <= 127
+    with pytest.raises(ValueError, match="Received: bits=8, store_bits=4"):
+        storage_factor(8, 4)
+
+
+@pytest.mark.parametrize("kind,shape", [("conv", (3, 3, 4, 6)), ("depthwise", (3, 3, 5, 2)), ("dense", (40, 7))])
+@pytest.mark.parametrize("bits", [2, 4])
+def test_stored_as_int8_the_fake_quant_op_gives_the_coarse_grid_values(rng, kind, shape, bits):
+    kernel = tf.constant(rng.normal(size=shape).astype(np.float32))
+    coarse = fake_quant.quantize_weights(kernel, bits, kind).numpy()
+    stored = fake_quant.quantize_weights(kernel, bits, kind, store_bits=8).numpy()
+    assert np.allclose(stored, coarse, rtol=1e-5, atol=1e-7)
+    assert np.allclose(coarse, grid.quantize(kernel.numpy(), kind, bits), rtol=1e-5, atol=1e-7)

@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import pytest
 
+from workbench.metrics.tflite_tensors import weight_tensors
 from workbench.metrics.weights import weight_histogram
 from workbench.widgets import Dashboard, SessionState
 
@@ -239,6 +240,16 @@ def test_fine_tune_quantize_export_scan_update_views(non_json_messages, board):
     assert "download='model_int8.tflite'" in board.controls.download.value
     micro = run["micro"]  # the artifact ran on TensorFlow Lite Micro too, and the page says how
     assert micro["runs"] and f"in a {micro['arena_bytes']:,} B tensor arena" in board.controls.download.value
+    assert run["export_target"] == "size" and run["speed"]["int8"]["batch1"]["runs"] == 200
+    assert "int8 (size) batch 1: p50" in board.controls.download.value  # latency next to the size
+    assert not state.set_export_target("fast") and "Received: target='fast'" in state.error
+    board.controls.export_target.value = "speed"  # the control, as a user clicks it
+    assert state.export_target == "speed" and state.get_config()["export_target"] == "speed"
+    assert state.set_weight_bits("fc1", 4) and state.export_model(label="for speed") and state.wait(120), state.error
+    fast = state.runs[-1]
+    assert fast["export_target"] == "speed" and fast["latency_ms"] == fast["speed"]["int8"]["batch1"]["p50_ms"]
+    assert not any(t.packed_int4 for t in weight_tensors(state.export["tflite"]))
+    assert "int8 (speed) batch 1: p50" in board.controls.download.value
     assert state.scan(sparsities=(0.0, 0.9), eval_size=100) and state.wait(120), state.error
     frame = state.sensitivity
     assert len(frame) == 8 and [t.name for t in board.sensitivity.figure.data] == state.layers
@@ -474,12 +485,14 @@ def test_runs_table_has_human_headers_a_qat_column_and_separators():
     first = {"label": "run 1", "model": "lenet5", "dataset": "mnist", "qat": True, "split": "validation",
              "sparsity": 0.9, "int8_accuracy": 0.9812, "delta_points": -0.25, "fp32_bytes": 1724320,
              "tflite_bytes": 439744, "gzip_bytes": 80851, "entropy_bytes": 63961, "compression_ratio": 21.33,
-             "micro": {"runs": True, "arena_bytes": 18062}}
+             "micro": {"runs": True, "arena_bytes": 18062}, "export_target": "speed", "latency_ms": 0.0734,
+             "speedup": 1.456}
     app.state.runs = [first, {**first, "label": "run 2", "micro": {"runs": False, "reason": "no TOPK_V2"}},
                       {k: v for k, v in first.items() if k != "micro"}]
     html = app.runs_table.value
     for text in ("QAT", "measured on", "validation", "gzip -9 bytes", "1,724,320", "80,851", "98.12%", "-0.25",
-                 "21.3×", "yes", "TFLite Micro arena", "18,062 B", "does not run"):
+                 "21.3×", "yes", "TFLite Micro arena", "18,062 B", "does not run", "export for", "speed",
+                 "int8 latency, batch 1 (p50)", "0.0734 ms", "1.46×"):
         assert text in html, text
     assert "gzip_bytes" not in html and "compression_ratio" not in html and "nan" not in html
 

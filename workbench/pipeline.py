@@ -19,8 +19,8 @@ STAGES = stages.STAGES
 
 def compress(model="lenet5", dataset="mnist", prune: PruneConfig | None = None, quant: QuantConfig | None = None,
              baseline: TrainConfig | None = None, finetune: TrainConfig | None = None,
-             qat: TrainConfig | None = None, out_dir=None, int8_io: bool = False,
-             on_stage: Callable[[str, dict], None] | None = None, on_record: Callable[[dict], None] | None = None,
+             qat: TrainConfig | None = None, out_dir=None, int8_io: bool = False, export_target: str = "size",
+             speed: bool = False, on_stage: Callable[[str, dict], None] | None = None, on_record: Callable[[dict], None] | None = None,
              stop: threading.Event | None = None) -> CompressionReport:
     """Compress a model and measure the int8 artifact.
 
@@ -31,6 +31,10 @@ def compress(model="lenet5", dataset="mnist", prune: PruneConfig | None = None, 
         prune, quant: pruning and quantization settings.
         baseline, finetune, qat: training settings of the three training stages.
         out_dir: when given, writes model_int8.tflite, model_pruned.keras and report.json there.
+        int8_io: int8 model input and output instead of float.
+        export_target: "size" (layers of <= 4 weight bits packed as INT4) or "speed" (every weight int8, for
+            LiteRT's fast int8 kernels); see ``workbench.export.tflite.TARGETS``.
+        speed: also measure the artifact's latency and throughput beside the fp32 model's (``report.speed``).
         on_stage: called as on_stage(stage, info) when each stage starts ("done" at the end).
         on_record: receives training records (see workbench.train.RecordCallback).
         stop: when set, training stages end after the current batch.
@@ -46,8 +50,11 @@ def compress(model="lenet5", dataset="mnist", prune: PruneConfig | None = None, 
     notify("data", {})
     training = {name: config for name, config in (("baseline", baseline), ("finetune", finetune), ("qat", qat))
                 if config is not None}
-    run = stages.start_run(model, dataset, prune, quant, training, int8_io=int8_io)
+    run = stages.start_run(model, dataset, prune, quant, training, int8_io=int8_io, export_target=export_target)
     stages.run_all(run, on_stage=notify, on_record=on_record, stop=stop)
+    if speed:
+        notify("speed", {})
+        stages.measure_speed(run)
     report = report_from_run(run)
     report.stopped = bool(run.stopped or (stop is not None and stop.is_set()))
     if out_dir is not None:
@@ -78,6 +85,7 @@ def report_from_run(run: stages.Run) -> CompressionReport:
         quant=run.reports.get("quant", {}),
         compute={k: v for k, v in run.reports["export"].get("compute", {}).items() if k != "ops"},
         micro=run.reports["export"].get("micro", {}),
+        speed=run.reports.get("speed", {}),
     )
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 from workbench.export.micro import micro_text
+from workbench.metrics.latency import speed_text
 
 
 @dataclasses.dataclass
@@ -33,6 +34,7 @@ class CompressionReport:
     baseline_training: dict = dataclasses.field(default_factory=dict)  # trained_here, epochs, best_epoch, rule
     compute: dict = dataclasses.field(default_factory=dict)  # MACs per image of the .tflite graph and of the fp32 model
     micro: dict = dataclasses.field(default_factory=dict)  # the .tflite on TensorFlow Lite Micro (export/micro.py)
+    speed: dict = dataclasses.field(default_factory=dict)  # latency and throughput beside fp32 (stages.measure_speed)
 
     @property
     def compression_ratio(self) -> float:
@@ -84,6 +86,7 @@ class CompressionReport:
             *([("MACs per image (int8 .tflite)", f"{self.compute['macs']:,} ({self.compute['nonzero_macs']:,} on "
                f"non-zero weights); fp32 baseline {self.compute['fp32_macs']:,}")] if self.compute else []),
             *([("TensorFlow Lite Micro", micro_text(self.micro))] if self.micro else []),
+            *([("speed (LiteRT, this machine)", speed_text(self.speed))] if self.speed else []),
             ("fp32 bytes", f"{s['fp32_bytes']:,}"),
             (".tflite bytes", f"{s['tflite_bytes']:,}"),
             ("gzip -9 bytes", f"{s['gzip_bytes']:,}"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 COLUMNS = ["label", "model", "dataset", "qat", "split", "sparsity", "int8_accuracy", "delta_points", "fp32_bytes",
-           "tflite_bytes", "gzip_bytes", "entropy_bytes", "compression_ratio", "micro_arena_bytes"]
+           "tflite_bytes", "gzip_bytes", "entropy_bytes", "compression_ratio", "export_target", "latency_ms", "speedup",
+           "micro_arena_bytes"]
 
 
 def _micro_arena(run: dict):

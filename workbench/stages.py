@@ -24,8 +24,9 @@ from workbench.config import PruneConfig, QuantConfig, TrainConfig
 from workbench.data import Dataset, load_dataset
 from workbench.errors import ConfigError, ModelError
 from workbench.export.micro import micro_check
-from workbench.export.tflite import export_tflite, predict_tflite
+from workbench.export.tflite import check_target, convert_float, export_tflite, predict_tflite
 from workbench.metrics.flops import graph_macs
+from workbench.metrics.latency import DEFAULT_RUNS, DEFAULT_THREADS, speed_report
 from workbench.metrics.size import fp32_bytes, size_report
 from workbench.loading import check_model
 from workbench.models.zoo import ZOO, build_model
@@ -78,6 +79,7 @@ class Run:
     quant: QuantConfig = dataclasses.field(default_factory=QuantConfig)
     training: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_TRAINING))
     int8_io: bool = False
+    export_target: str = "size"  # "size": <= 4-bit layers packed as INT4; "speed": every weight int8 (export/tflite.py)
     micro: bool = True  # the export stage also runs the artifact on TensorFlow Lite Micro (export/micro.py)
     baseline: keras.Model | None = None
     pruned: keras.Model | None = None
@@ -94,7 +96,8 @@ class Run:
     def settings(self) -> dict:
         """The settings that reproduce this run (JSON-ready)."""
         return {"prune": self.prune.get_config(), "quant": self.quant.get_config(),
-                **{name: config.get_config() for name, config in self.training.items()}, "int8_io": self.int8_io}
+                **{name: config.get_config() for name, config in self.training.items()}, "int8_io": self.int8_io,
+                "export_target": self.export_target}
 
     @property
     def validation_xy(self):
@@ -112,7 +115,8 @@ def _timed(run: Run, name: str):
 
 
 def start_run(model="lenet5", dataset="mnist", prune: PruneConfig | None = None, quant: QuantConfig | None = None,
-              training: dict | None = None, int8_io: bool = False, model_kwargs: dict | None = None) -> Run:
+              training: dict | None = None, int8_io: bool = False, model_kwargs: dict | None = None,
+              export_target: str = "size") -> Run:
     """Stage "data": load the dataset (offline first) and open a Run.
 
     Args:
@@ -120,6 +124,7 @@ def start_run(model="lenet5", dataset="mnist", prune: PruneConfig | None = None,
         dataset: a dataset name or a Dataset.
         training: TrainConfigs by stage name; missing stages get ``DEFAULT_TRAINING``.
         model_kwargs: options of the zoo builder (e.g. ``alpha``, ``image_size`` for mobilenet_v1).
+        export_target: "size" or "speed" (see ``workbench.export.tflite.TARGETS``).
     """
     unknown = set(training or {}) - set(DEFAULT_TRAINING)
     if unknown:
@@ -128,7 +133,7 @@ def start_run(model="lenet5", dataset="mnist", prune: PruneConfig | None = None,
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     run = Run(data=data, prune=prune or PruneConfig(), quant=quant or QuantConfig(),
               training={**DEFAULT_TRAINING, **(training or {})}, int8_io=int8_io,
-              model_kwargs=dict(model_kwargs or {}))
+              model_kwargs=dict(model_kwargs or {}), export_target=check_target(export_target))
     if isinstance(model, keras.Model):
         check_model(model, model.name)
         model, split = split_separable(model)  # SeparableConv2D as its depthwise and pointwise halves
@@ -283,7 +288,8 @@ def export(run: Run) -> Run:
             source, report = quantize_model(run.pruned, run.quant,
                                             calibration_data=run.data.x_train[:CALIBRATION_IMAGES])
             run.reports["quant"] = report.to_dict()
-        run.tflite, report = export_tflite(source, run.data.x_train[:REPRESENTATIVE_IMAGES], int8_io=run.int8_io)
+        run.tflite, report = export_tflite(source, run.data.x_train[:REPRESENTATIVE_IMAGES], int8_io=run.int8_io,
+                                           target=check_target(run.export_target))
         run.reports["export"] = {**report.to_dict(), "qat": run.qat is not None,
                                  "compute": {**graph_macs(run.tflite), "fp32_macs": count_macs(run.baseline)}}
         predicted = predict_tflite(run.tflite, run.data.x_val).argmax(axis=-1)
@@ -292,6 +298,25 @@ def export(run: Run) -> Run:
         run.validation["int8"] = float((predicted == run.data.y_val).mean())
         run.sizes = {k: v for k, v in size_report(fp32_bytes(run.baseline), run.tflite).to_dict().items()}
     return run
+
+
+def measure_speed(run: Run, threads: int = DEFAULT_THREADS, runs: int = DEFAULT_RUNS, seconds: float = 2.0) -> dict:
+    """How fast the artifact runs here, beside the float .tflite of the baseline, in the same interpreter with
+    the same ``threads``: batch-1 latency (p50, p95 over ``runs``) and batch-64 throughput (metrics/latency.py).
+
+    Stored in ``run.reports["speed"]``: {'threads', 'target', 'int8', 'fp32', 'int8_over_fp32': {'batch1_p50',
+    'batch64'}} (above 1: int8 is faster).
+    """
+    _need(run, "tflite", "measure_speed")
+    with _timed(run, "speed"):
+        images = run.data.x_val[:64]
+        int8 = speed_report(run.tflite, images, threads, runs, seconds)
+        fp32 = speed_report(convert_float(run.baseline), images, threads, runs, seconds)
+        run.reports["speed"] = {
+            "threads": threads, "target": run.export_target, "int8": int8, "fp32": fp32,
+            "int8_over_fp32": {"batch1_p50": fp32["batch1"]["p50_ms"] / int8["batch1"]["p50_ms"],
+                               "batch64": int8["batch64"]["images_per_s"] / fp32["batch64"]["images_per_s"]}}
+    return run.reports["speed"]
 
 
 def measure(run: Run, split: str = "test") -> dict:

@@ -11,10 +11,20 @@ import warnings
 import numpy as np
 
 from workbench._quiet import silenced_stderr
-from workbench.errors import ModelError
+from workbench.errors import ConfigError, ModelError
 from workbench.io import write_bytes
+from workbench.quantization.layers import weights_stored_as_int8
 
 MAX_TFLITE_BYTES = 512 * 1024 * 1024
+# "size": weights of 4 bits or fewer packed as INT4, two per byte (the smallest file); "speed": every weight
+# int8 (the same values), which LiteRT's XNNPACK int8 kernels run; INT4 layers fall back to slower kernels.
+TARGETS = ("size", "speed")
+
+
+def check_target(target) -> str:
+    if target not in TARGETS:
+        raise ConfigError(f"target must be one of {TARGETS}. Received: target={target!r}")
+    return target
 
 
 @dataclasses.dataclass
@@ -25,6 +35,7 @@ class ExportReport:
     gzip_bytes: int
     int8_io: bool
     path: str | None = None
+    target: str = "size"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -35,13 +46,20 @@ def gzip_size(data: bytes) -> int:
     return len(gzip.compress(data, compresslevel=9, mtime=0))
 
 
-def convert_int8(model, representative_images: np.ndarray, int8_io: bool = False, samples: int = 200) -> bytes:
+def convert_int8(model, representative_images: np.ndarray, int8_io: bool = False, samples: int = 200,
+                 target: str = "size") -> bytes:
     """Convert a Keras model (QAT or float) to full-integer int8 TFLite bytes.
 
     Fake-quant ranges of a QAT model are used where present; ``representative_images`` calibrate
-    every other tensor (and the whole model for post-training quantization).
+    every other tensor (and the whole model for post-training quantization). ``target`` "size" packs layers
+    of at most 4 weight bits as INT4; "speed" stores them as int8 with the same values (see TARGETS).
     """
     import tensorflow as tf
+
+    check_target(target)
+    if target == "speed":
+        with weights_stored_as_int8(model):
+            return convert_int8(model, representative_images, int8_io, samples, target="size")
 
     images = np.asarray(representative_images, dtype=np.float32)
     if images.ndim != 4 or len(images) == 0:
@@ -82,12 +100,13 @@ def convert_float(model) -> bytes:
 
 
 def export_tflite(model, representative_images: np.ndarray, path: str | os.PathLike | None = None,
-                  int8_io: bool = False) -> tuple[bytes, ExportReport]:
-    """Convert to int8 TFLite, optionally write it atomically to ``path``; return (bytes, report)."""
-    data = convert_int8(model, representative_images, int8_io=int8_io)
+                  int8_io: bool = False, target: str = "size") -> tuple[bytes, ExportReport]:
+    """Convert to int8 TFLite (``target`` "size" or "speed"), optionally write it atomically to ``path``;
+    return (bytes, report)."""
+    data = convert_int8(model, representative_images, int8_io=int8_io, target=target)
     if path is not None:
         write_bytes(path, data)
-    return data, ExportReport(len(data), gzip_size(data), int8_io, str(path) if path else None)
+    return data, ExportReport(len(data), gzip_size(data), int8_io, str(path) if path else None, target)
 
 
 def load_tflite_bytes(source) -> bytes:
@@ -106,15 +125,24 @@ def load_tflite_bytes(source) -> bytes:
     return data
 
 
-def interpreter(source):
-    """A LiteRT interpreter for a .tflite path or bytes."""
+def interpreter(source, threads: int | None = None):
+    """A LiteRT interpreter for a .tflite path or bytes (``threads``: its CPU threads; None: LiteRT's default)."""
     from ai_edge_litert.interpreter import Interpreter
 
     data = load_tflite_bytes(source)
     try:
-        return Interpreter(model_content=data)
+        return Interpreter(model_content=data, num_threads=threads)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"LiteRT cannot load this model: {exc}") from None
+
+
+def as_input(images: np.ndarray, detail: dict) -> np.ndarray:
+    """Float images in [0, 1] as the input tensor ``detail`` takes them (quantized for an int8 input)."""
+    if detail["dtype"] in (np.int8, np.uint8):
+        scale, zero = detail["quantization"]
+        info = np.iinfo(detail["dtype"])
+        return np.clip(np.round(images / scale + zero), info.min, info.max).astype(detail["dtype"])
+    return np.asarray(images, dtype=np.float32)
 
 
 def predict_tflite(source, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -135,11 +163,7 @@ def predict_tflite(source, images: np.ndarray, batch_size: int = 256) -> np.ndar
             current = len(batch)
             inp = interp.get_input_details()[0]
             out = interp.get_output_details()[0]
-        if inp["dtype"] in (np.int8, np.uint8):
-            scale, zero = inp["quantization"]
-            info = np.iinfo(inp["dtype"])
-            batch = np.clip(np.round(batch / scale + zero), info.min, info.max).astype(inp["dtype"])
-        interp.set_tensor(inp["index"], batch)
+        interp.set_tensor(inp["index"], as_input(batch, inp))
         interp.invoke()
         result = interp.get_tensor(out["index"])
         if out["dtype"] in (np.int8, np.uint8):

@@ -11,26 +11,39 @@ import tensorflow as tf
 
 from workbench.config import check_bits
 
-from workbench.quantization.grid import RANGE_EPS, weight_levels, weight_scale  # noqa: F401 (one grid)
+from workbench.quantization.grid import (RANGE_EPS, max_level, storage_factor, weight_levels,  # noqa: F401
+                                         weight_scale)  # (one grid)
 
 
-def quantize_weights(kernel, bits: int, kind: str):
+def quantize_weights(kernel, bits: int, kind: str, store_bits: int | None = None):
     """Fake-quantize a kernel: per-channel for 'conv'/'depthwise', per-tensor for 'dense'.
 
     The range is the kernel's own max |w| (per channel or tensor), held out of the gradient so
     that the op acts as a straight-through estimator.
+
+    With ``store_bits`` above ``bits`` (export for speed), the values are the same ``bits`` grid's, but the
+    fake-quant op the converter reads is a ``store_bits`` one over a range that holds each of them exactly
+    (``grid.storage_factor``): the converter then stores int8, not packed INT4.
     """
     bits = check_bits(bits)
+    wider = store_bits is not None and check_bits(store_bits, "store_bits") > bits
     if kind == "dense":
-        m = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(kernel)), RANGE_EPS))
-        return tf.quantization.fake_quant_with_min_max_vars(kernel, -m, m, num_bits=bits, narrow_range=True)
-    shape = tf.shape(kernel)
-    if kind == "depthwise":  # (kh, kw, in, mult): output channels are in*mult, quantized along them
-        flat = tf.reshape(kernel, [shape[0], shape[1], 1, shape[2] * shape[3]])
+        flat, axis, fake_quant = kernel, None, tf.quantization.fake_quant_with_min_max_vars
     else:
-        flat = kernel
-    m = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(flat), axis=[0, 1, 2]), RANGE_EPS))
-    q = tf.quantization.fake_quant_with_min_max_vars_per_channel(flat, -m, m, num_bits=bits, narrow_range=True)
+        shape = tf.shape(kernel)
+        if kind == "depthwise":  # (kh, kw, in, mult): output channels are in*mult, quantized along them
+            flat = tf.reshape(kernel, [shape[0], shape[1], 1, shape[2] * shape[3]])
+        else:
+            flat = kernel
+        axis, fake_quant = [0, 1, 2], tf.quantization.fake_quant_with_min_max_vars_per_channel
+    m = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(flat), axis=axis), RANGE_EPS))
+    if wider:  # the coarse grid's values (TF's rounding: floor(x / step + 0.5)), then a fine fake-quant op
+        step = m / max_level(bits)
+        on_grid = tf.clip_by_value(tf.floor(flat / step + 0.5), -max_level(bits), max_level(bits)) * step
+        f = storage_factor(bits, store_bits)
+        q = fake_quant(on_grid, -m * f, m * f, num_bits=store_bits, narrow_range=True)
+    else:
+        q = fake_quant(flat, -m, m, num_bits=bits, narrow_range=True)
     return tf.reshape(q, shape) if kind == "depthwise" else q
 
 

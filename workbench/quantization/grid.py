@@ -26,6 +26,20 @@ def weight_levels(bits: int) -> int:
     return 2 * max_level(bits) + 1
 
 
+def storage_factor(bits: int, store_bits: int = 8) -> float:
+    """The factor f for which a ``store_bits`` grid over [-f*m, f*m] holds every value of the ``bits`` grid
+    over [-m, m] exactly: its step, m*f / max_level(store_bits), is the coarse step m / max_level(bits)
+    divided by a whole number (4 bits in 8: f = 127/126, step m/126, and 18 fine steps per coarse one).
+
+    Exporting for speed stores a 4-bit layer's values as int8 this way: the same values, in the integer
+    type that fast kernels (XNNPACK's int8) run, instead of packed INT4.
+    """
+    coarse, fine = max_level(bits), max_level(store_bits)
+    if coarse > fine:
+        raise ValueError(f"store_bits must be at least bits. Received: bits={bits}, store_bits={store_bits}")
+    return fine / (coarse * (fine // coarse))
+
+
 def channels_last(kernel: np.ndarray, kind: str) -> np.ndarray:
     """The kernel as (..., output channels): depthwise (kh, kw, in, mult) becomes (kh, kw, 1, in*mult)."""
     kernel = np.asarray(kernel)

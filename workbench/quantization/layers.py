@@ -13,6 +13,8 @@ distinct non-zero values through QAT and export.
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -51,6 +53,7 @@ class QuantWeightLayer(keras.layers.Layer):
         self.activation_bits = check_bits(activation_bits, "activation_bits")
         self.ema_decay = float(ema_decay)
         self.clusters = check_clusters(clusters)
+        self.store_bits = None  # set only while exporting for speed (weights_stored_as_int8), never saved
 
     @property
     def kind(self) -> str:
@@ -91,7 +94,7 @@ class QuantWeightLayer(keras.layers.Layer):
             self.assignment.assign(assignment)
 
     def quantized_kernel(self):
-        return fake_quant.quantize_weights(self.float_kernel(), self.weight_bits, self.kind)
+        return fake_quant.quantize_weights(self.float_kernel(), self.weight_bits, self.kind, self.store_bits)
 
     def call(self, inputs, training=None):
         y = linear_forward(inputs, self.quantized_kernel(), self.bias, self.args)
@@ -113,6 +116,31 @@ class QuantWeightLayer(keras.layers.Layer):
     @property
     def calibrated(self) -> bool:
         return float(self.act_steps.numpy()) > 0
+
+
+INT4_BITS = 4  # the TFLite converter packs weights of this many bits or fewer as INT4 (two per byte)
+
+
+@contextlib.contextmanager
+def weights_stored_as_int8(model: keras.Model):
+    """While open, the model's layers of at most 4 weight bits (which the converter packs as INT4) compute the
+    same values, but as an 8-bit fake-quant op: a model converted inside stores every weight as int8, which
+    LiteRT's fast int8 kernels run (export target "speed")."""
+    layers = [layer for layer in _all_layers(model)
+              if isinstance(layer, QuantWeightLayer) and layer.weight_bits <= INT4_BITS]
+    for layer in layers:
+        layer.store_bits = 8
+    try:
+        yield layers
+    finally:
+        for layer in layers:
+            layer.store_bits = None
+
+
+def _all_layers(layer):
+    for inner in getattr(layer, "layers", []):
+        yield inner
+        yield from _all_layers(inner)
 
 
 @keras.saving.register_keras_serializable(package="workbench")

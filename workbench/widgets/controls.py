@@ -15,6 +15,7 @@ import numpy as np
 from workbench.config import CRITERIA, SCHEDULES
 from workbench.export.micro import micro_text
 from workbench.export.tflite import c_header, to_c_array
+from workbench.metrics.latency import speed_text
 
 SLIDER_LAYOUT = w.Layout(width="420px")
 STYLE = {"description_width": "90px"}
@@ -54,6 +55,11 @@ class Controls:
         self.bits_box = w.VBox()
         self.activation_bits = w.IntSlider(value=state.activation_bits, min=2, max=8, description="activations",
                                            continuous_update=False, style=STYLE)
+        self.export_target = w.ToggleButtons(
+            options=[("smallest file", "size"), ("fastest int8", "speed")], value=state.export_target,
+            description="export for", style=STYLE,
+            tooltips=["layers of 4 bits or fewer packed as INT4, two weights per byte",
+                      "every weight stored as int8 (same values), for LiteRT's fast int8 kernels"])
         self.schedule = w.Dropdown(options=list(SCHEDULES), value=state.schedule, description="schedule", style=STYLE)
         self.epochs = w.BoundedIntText(value=state.epochs, min=1, max=200, description="epochs", style=STYLE,
                                        layout=w.Layout(width="180px"))
@@ -95,6 +101,8 @@ class Controls:
         self.mode.observe(lambda c: self._set_mode(c["new"]), "value")
         self.layer.observe(lambda c: c["new"] and self._call(s.select_layer, c["new"], self.layer, "selected_layer"),
                            "value")
+        self.export_target.observe(lambda c: self._call(s.set_export_target, c["new"], self.export_target,
+                                                        "export_target"), "value")
         self.activation_bits.observe(lambda c: self._call(s.set_activation_bits, c["new"], self.activation_bits,
                                                           "activation_bits"), "value")
         self.schedule.observe(lambda c: self._call(lambda v: s.set_training(schedule=v), c["new"], self.schedule,
@@ -115,7 +123,8 @@ class Controls:
         self.config_load.on_click(lambda _: self._load_config())
         s.observe(lambda c: self._rebuild_layers(), names=["layers"])
         s.observe(lambda c: self._sync_all(), names=["layer_sparsity", "layer_threshold", "weight_bits", "busy",
-                                                    "selected_layer", "criterion", "mode", "global_sparsity"])
+                                                    "selected_layer", "criterion", "mode", "global_sparsity",
+                                                    "export_target"])
         s.observe(lambda c: self._show_status(), names=["status", "error", "accuracy", "sizes", "progress", "eta"])
         s.observe(lambda c: self._show_download(), names=["export"])
 
@@ -214,6 +223,7 @@ class Controls:
                 slider.value = s.weight_bits.get(name, 8)
             self.criterion.value, self.mode.value = s.criterion, s.mode
             self.global_sparsity.value = s.global_sparsity
+            self.export_target.value = s.export_target
             if s.selected_layer in self.layer.options:
                 self.layer.value = s.selected_layer
             busy = s.busy
@@ -225,7 +235,8 @@ class Controls:
 
     def conflicting(self) -> list:
         """Controls disabled while a run is going."""
-        return [self.criterion, self.mode, self.global_sparsity, self.activation_bits, self.schedule, self.epochs,
+        return [self.criterion, self.mode, self.global_sparsity, self.activation_bits, self.export_target,
+                self.schedule, self.epochs,
                 self.learning_rate, self.config_load, self.config_upload, *self.layer_sliders.values(),
                 *self.threshold_sliders.values(), *self.bits_sliders.values(),
                 *(b for name, b in self.buttons.items() if name != "stop")]
@@ -259,7 +270,8 @@ class Controls:
             f"int8 .tflite: {e['tflite_bytes']:,} B, gzip {e['gzip_bytes']:,} B, entropy-coded "
             f"{e['entropy_bytes']:,} B, <b>{e['compression_ratio']:.1f}×</b>; int8 accuracy "
             f"<b>{e['int8_accuracy']:.2%}</b> on {e.get('images', 0):,} {e.get('split', 'validation')} images "
-            f"({e['delta_points']:+.2f} points)<br>{html.escape(micro_text(e['micro'])) if e.get('micro') else ''}<br>"
+            f"({e['delta_points']:+.2f} points)<br>{html.escape(speed_text(e['speed'])) if e.get('speed') else ''}"
+            f"<br>{html.escape(micro_text(e['micro'])) if e.get('micro') else ''}<br>"
             f"<a download='model_int8.tflite' href='data:application/octet-stream;base64,{b64}'>download .tflite</a>"
             f" · C array for TFLite Micro: <a download='model_data.cc' href='data:text/plain;base64,{c_src}'>"
             f"model_data.cc</a> + <a download='model_data.h' href='data:text/plain;base64,{c_hdr}'>model_data.h</a>")
@@ -291,7 +303,7 @@ class Controls:
             self.layer_box,
             w.HTML("<h4>Quantization bits</h4>"), self.bits_box, self.activation_bits,
             w.HTML("<h4>Training</h4>"), self.schedule, self.epochs, self.learning_rate,
-            w.HBox([b["finetune"], b["quantize"], b["export"]]), w.HBox([b["scan"], b["reset"], b["stop"]]),
+            w.HBox([b["finetune"], b["quantize"], b["export"]]), self.export_target, w.HBox([b["scan"], b["reset"], b["stop"]]),
             w.HBox([self.progress, self.eta]), self.status, self.error, self.metrics, self.download,
             w.HTML("<h4>Configuration</h4>"), w.HBox([self.config_save, self.config_link]),
             self.config_text, w.HBox([self.config_upload, self.config_load]),

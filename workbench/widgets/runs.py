@@ -23,6 +23,7 @@ from workbench.widgets.dispatch import post
 from workbench.widgets.jobs import Job
 
 
+SPEED_SECONDS = 1.0  # batch-64 throughput per model at export (batch-1 latency: 200 runs; stages.measure_speed)
 ETA_AFTER = (0.02, 1.0)  # an estimate of the time left shows once 2% and 1 s of a run have gone
 
 
@@ -180,15 +181,20 @@ class RunsMixin:
         run = self.run
         if run.qat is None:
             run.quant = self._quant_config()
-        previous = (dict(self.export), run.tflite)
+        previous = (dict(self.export), run.tflite, run.export_target, run.reports.get("speed"))
+        run.export_target = self.export_target
 
         def work(stop):
             self._set(progress=0.3)
             stages.export(run)
             if stop.is_set():
                 return
-            self._set(progress=0.7)
+            self._set(progress=0.6)
             figures = stages.measure(run, "validation")
+            if stop.is_set():
+                return
+            self._set(progress=0.8)
+            speed = stages.measure_speed(run, seconds=SPEED_SECONDS)
             sizes = {k: v for k, v in run.sizes.items() if k != "tensors"}
             acc, base = figures["int8"]["accuracy"], figures["baseline"]["accuracy"]
             result = {"label": label or f"run {len(self.runs) + 1}", "model": self.model_name,
@@ -196,13 +202,18 @@ class RunsMixin:
                       "int8_accuracy": acc, "int8_ci95": figures["int8"]["ci95"], "baseline_accuracy": base,
                       "delta_points": figures["delta"]["delta_points"], "p_value": figures["delta"]["p_value"],
                       "images": figures["int8"]["n"], "sparsity": self._overall_sparsity(),
-                      "micro": run.reports["export"].get("micro"),
-                      "config": self.get_config(), **sizes}
+                      "micro": run.reports["export"].get("micro"), "export_target": run.export_target,
+                      "latency_ms": speed["int8"]["batch1"]["p50_ms"], "speed": speed,
+                      "speedup": speed["int8_over_fp32"]["batch1_p50"], "config": self.get_config(), **sizes}
             post(self._add_run, {"tflite": run.tflite, **result}, result)
 
         def restore():
             self._set(export=previous[0])
-            run.tflite = previous[1]
+            run.tflite, run.export_target = previous[1], previous[2]
+            if previous[3] is None:
+                run.reports.pop("speed", None)
+            else:
+                run.reports["speed"] = previous[3]
 
         return self._start("export", work, restore)
 

@@ -10,9 +10,10 @@ import json
 
 from workbench.config import CRITERIA, check_bits, check_sparsity
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.export.tflite import check_target
 
 CONFIG_KEYS = ("model", "dataset", "mode", "criterion", "global_sparsity", "layer_sparsity", "layer_threshold",
-               "weight_bits", "activation_bits", "schedule", "epochs", "learning_rate")
+               "weight_bits", "activation_bits", "schedule", "epochs", "learning_rate", "export_target")
 
 
 class ConfigMixin:
@@ -24,7 +25,8 @@ class ConfigMixin:
                 "criterion": self.criterion, "global_sparsity": self.global_sparsity,
                 "layer_sparsity": dict(self.layer_sparsity), "layer_threshold": dict(self.layer_threshold),
                 "weight_bits": dict(self.weight_bits), "activation_bits": self.activation_bits,
-                "schedule": self.schedule, "epochs": self.epochs, "learning_rate": self.learning_rate}
+                "schedule": self.schedule, "epochs": self.epochs, "learning_rate": self.learning_rate,
+                "export_target": self.export_target}
 
     def to_json(self) -> str:
         return json.dumps(self.get_config(), indent=2, sort_keys=True)
@@ -38,12 +40,14 @@ class ConfigMixin:
             return self._refuse(str(exc))
         snapshot = self.model.get_weights()
         before = {k: getattr(self, k) for k in ("criterion", "mode", "layer_sparsity", "layer_threshold",
-                                                "weight_bits", "activation_bits", "global_sparsity")}
+                                                "weight_bits", "activation_bits", "global_sparsity",
+                                                "export_target")}
         try:
             self.criterion, self.mode = config["criterion"], config["mode"]
             if not self.set_training(config["schedule"], config["epochs"], config["learning_rate"]):
                 raise ConfigError(self.error)
             self.activation_bits = config["activation_bits"]
+            self.export_target = config["export_target"]
             self.weight_bits = {**self.weight_bits, **config["weight_bits"]}
             for name in self.layers:
                 ok = (self.set_layer_threshold(name, config["layer_threshold"].get(name, 0.0))
@@ -90,6 +94,7 @@ class ConfigMixin:
         for name, value in merged["weight_bits"].items():
             check_bits(value, f"weight_bits[{name!r}]")
         check_bits(merged["activation_bits"], "activation_bits")
+        check_target(merged["export_target"])
         check_sparsity(merged["global_sparsity"], "global_sparsity")
         if merged["mode"] not in ("sparsity", "threshold") or merged["criterion"] not in CRITERIA:
             raise ConfigError(f"mode/criterion not recognised. Received: mode={merged['mode']!r}, "

@@ -15,6 +15,7 @@ import traitlets as t
 from workbench import stages
 from workbench.config import CRITERIA, SCHEDULES, PruneConfig, check_bits, check_sparsity
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.export.tflite import TARGETS, check_target
 from workbench.metrics.estimate import estimate_sizes
 from workbench.metrics.size import fp32_bytes
 from workbench.pruning import masks as mask_math
@@ -42,6 +43,7 @@ class SessionState(RunsMixin, ConfigMixin, t.HasTraits):
     layer_threshold = t.Dict()
     weight_bits = t.Dict()
     activation_bits = t.Int(8)
+    export_target = t.Enum(TARGETS, default_value="size")  # export/tflite.py: INT4-packed (size) or all int8 (speed)
     schedule = t.Enum(SCHEDULES, default_value="one_shot")
     epochs = t.Int(1)
     learning_rate = t.Float(5e-4)
@@ -331,6 +333,14 @@ class SessionState(RunsMixin, ConfigMixin, t.HasTraits):
     def set_activation_bits(self, bits) -> bool:
         try:
             self.activation_bits = check_bits(bits, "activation_bits")
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
+        self.error = ""
+        return True
+
+    def set_export_target(self, target) -> bool:
+        try:
+            self.export_target = check_target(target)
         except WorkbenchError as exc:
             return self._refuse(str(exc))
         self.error = ""

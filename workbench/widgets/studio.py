@@ -75,7 +75,8 @@ class Studio:
     HEADERS = {"label": "run", "model": "model", "dataset": "data", "qat": "QAT", "split": "measured on",
                "sparsity": "sparsity", "int8_accuracy": "int8 accuracy", "delta_points": "Δ vs baseline (points)",
                "fp32_bytes": "fp32 bytes", "tflite_bytes": ".tflite bytes", "gzip_bytes": "gzip -9 bytes",
-               "entropy_bytes": "entropy-coded bytes", "compression_ratio": "ratio",
+               "entropy_bytes": "entropy-coded bytes", "compression_ratio": "ratio", "export_target": "export for",
+               "latency_ms": "int8 latency, batch 1 (p50)", "speedup": "int8 speed-up over fp32",
                "micro_arena_bytes": "TFLite Micro arena"}
 
     def runs_html(self) -> str:
@@ -86,6 +87,7 @@ class Studio:
         formats = {"int8_accuracy": "{:.2%}".format, "delta_points": "{:+.2f}".format, "sparsity": "{:.1%}".format,
                    "compression_ratio": "{:.1f}×".format, "qat": lambda v: "yes" if v else "no (post-training)",
                    "micro_arena_bytes": lambda v: v if isinstance(v, str) else f"{v:,.0f} B",
+                   "latency_ms": "{:.3g} ms".format, "speedup": "{:.2f}×".format,
                    **{k: "{:,.0f}".format for k in ("fp32_bytes", "tflite_bytes", "gzip_bytes", "entropy_bytes")}}
         for key, fmt in formats.items():
             frame[key] = frame[key].map(lambda v, f=fmt: "" if v is None or v != v else f(v))  # v != v: NaN
