@@ -3,6 +3,7 @@ clicking a point loads that trial's settings into the sliders and its int8 model
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("ipywidgets")
@@ -53,14 +54,25 @@ def test_clicking_a_point_applies_its_settings_and_its_model(panel):
 
     state, search = panel.state.session, panel.state
     panel.widget  # displayed: the view's figure is now a FigureWidget with click handlers, as on the page
-    points = panel.view.figure.data[0]
-    number = int(points.customdata[-1])
-    points._dispatch_on_click(Points(point_inds=[len(points.customdata) - 1], xs=[points.x[-1]], ys=[points.y[-1]],
+    points, front = panel.view.figure.data[0], panel.view.figure.data[1]
+    number = int(front.customdata[0])  # a trial on the front: its fine-tuned model is kept
+    index = list(points.customdata).index(number)
+    assert set(search.weights) == {int(n) for n in front.customdata}  # only the front's models stay in memory
+    points._dispatch_on_click(Points(point_inds=[index], xs=[points.x[index]], ys=[points.y[index]],
                                      trace_name="trials", trace_index=0), None)
     configs = search.space.configs(search.params[number])
     assert state.error == ""
-    assert state.layer_sparsity == pytest.approx(configs["prune"].layer_sparsity)
+    assert state.layer_sparsity == pytest.approx(configs["prune"].layer_sparsity, abs=2e-3)
     assert state.weight_bits == configs["quant"].layer_weight_bits
     assert state.epochs == configs["finetune"].epochs and state.schedule == "polynomial"
+    kept = search.weights[number]
+    for layer in state.model.layers:  # the trial's fine-tuned weights and masks are the session's model now
+        if layer.weights:
+            assert all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), kept[layer.name])), layer.name
     assert state.export["tflite"] == search.artifacts[number] and state.export["label"] == f"search trial {number}"
-    assert f"search trial {number} loaded" in state.status
+    assert f"search trial {number} loaded" in state.status and "fine-tuned model and masks" in state.status
+    before = [w.copy() for w in state.model.get_weights()]
+    assert not state.load_weights({"fc1": kept["fc1"]}, "partial") and "the session's model has" in state.error
+    wrong = {**kept, "fc2": [w[:1] for w in kept["fc2"]]}
+    assert not state.load_weights(wrong, "wrong") and "Layer 'fc2' holds weights of shapes" in state.error
+    assert all(np.array_equal(a, b) for a, b in zip(before, state.model.get_weights()))  # nothing half-loaded

@@ -48,7 +48,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
            final_seeds=(0, 1, 2), warm_start: bool = True, resume: bool = False, storage: str | None = None,
            model_kwargs: dict | None = None, on_trial: Callable | None = None, on_status: Callable | None = None,
            on_start: Callable | None = None, stop: threading.Event | None = None,
-           early_stopping: bool = True) -> reports.SearchReport:
+           early_stopping: bool = True, keep_weights: bool = False) -> reports.SearchReport:
     """Search per-layer sparsity and bits for the smallest int8 ``.tflite`` within ``max_loss`` points.
 
     Args:
@@ -78,6 +78,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         stop: when set, no trial starts, running ones are cancelled, and the report holds what finished.
         early_stopping: let trials that cannot reach the budget stop after a fine-tune epoch (see
             ``workbench.search.trial.should_stop``); off, every trial runs to its end.
+        keep_weights: each finished trial's record, as ``on_trial`` receives it, holds its fine-tuned float
+            weights and masks by layer (``record["weights"]``), so that a caller can load the trial's model;
+            they are never stored in the study.
 
     Returns:
         SearchReport (trials, Pareto front, pick with its configs and test result over ``final_seeds``).
@@ -150,6 +153,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                     "baseline_validation": base_val, "target": base_val - max_loss / 100.0,
                     "recovery": recovery_table(list(records.values())),
                     "early_stop": split == "validation" and early_stopping and not starving(records),
+                    "keep_weights": keep_weights and split == "validation",
                     **{k: c.get_config() for k, c in configs.items()}}
 
         def submit(trial):
@@ -159,7 +163,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                                  key=engine.unique_key(study_name, trial.number))
 
         def on_record(number: int, record: dict) -> None:
-            records[number] = {k: v for k, v in record.items() if k != "tflite"}
+            records[number] = {k: v for k, v in record.items() if k not in ("tflite", "weights")}
             if record.get("tflite") and journal is not None:
                 _keep_artifact(journal, number, record["tflite"])
             if on_trial is not None:

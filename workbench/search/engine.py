@@ -127,7 +127,7 @@ def counted(study: optuna.Study) -> int:
 
 def tell(study: optuna.Study, trial, record: dict, baseline_validation: float, max_loss: float) -> None:
     """Tell Optuna one trial's outcome, once; the record (without the artifact) is kept as a user attribute."""
-    kept = {k: v for k, v in record.items() if k not in ("tflite", "traceback")}
+    kept = {k: v for k, v in record.items() if k not in ("tflite", "traceback", "weights")}
     trial.set_user_attr("record", json_ready(kept))
     if record.get("interrupted"):
         trial.set_user_attr("interrupted", True)

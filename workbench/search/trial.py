@@ -143,6 +143,9 @@ def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
                   sparsity=run.reports["prune"]["sparsity"], tflite=run.tflite,
                   compute={k: v for k, v in run.reports["export"]["compute"].items() if k != "ops"},
                   values=[int(run.sizes["gzip_bytes"]), float(run.validation["int8"])])
+    if job.get("keep_weights"):  # the fine-tuned float model, masks included, by layer (the Studio loads it)
+        record["weights"] = {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in run.pruned.layers
+                             if layer.weights}
     if job.get("split") == "test":
         record["test"] = stages.measure(run, "test")
 

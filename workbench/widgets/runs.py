@@ -221,6 +221,29 @@ class RunsMixin:
         self.export = export
         self.runs = self.runs + [run]
 
+    def load_weights(self, by_layer: dict, status: str) -> bool:
+        """Set the session model's weights, masks included, from {layer name: weights} (a search trial's
+        fine-tuned model): all of them, or, when any layer or shape differs, none."""
+        try:
+            self._guard()
+            layers = {layer.name: layer for layer in self.model.layers if layer.weights}
+            if set(by_layer) != set(layers):
+                raise ConfigError(f"These weights are for layers {sorted(by_layer)}; the session's model has "
+                                  f"{sorted(layers)}.")
+            for name, weights in by_layer.items():
+                want = [tuple(np.shape(v)) for v in layers[name].get_weights()]
+                got = [tuple(np.shape(v)) for v in weights]
+                if got != want:
+                    raise ConfigError(f"Layer {name!r} holds weights of shapes {want}. Received: {got}")
+        except WorkbenchError as exc:
+            return self._refuse(str(exc))
+        for name, weights in by_layer.items():
+            layers[name].set_weights(weights)
+        self._weights_changed()
+        self._refresh(status)
+        self.error = ""
+        return True
+
     def _overall_sparsity(self) -> float:
         return sparsity_of(np.concatenate([self.layer(n).get_mask().ravel() for n in self.layers]))
 

@@ -43,6 +43,7 @@ class SearchState(t.HasTraits):
         super().__init__(**kwargs)
         self.session = session
         self.artifacts: dict[int, bytes] = {}
+        self.weights: dict[int, dict] = {}  # fine-tuned weights by layer, of the trials on the Pareto front only
         self.sizes: dict[int, dict] = {}
         self.params: dict[int, dict] = {}
         self.space = SearchSpace()
@@ -61,7 +62,7 @@ class SearchState(t.HasTraits):
         except Exception as exc:  # noqa: BLE001 (a ConfigError from the inputs)
             return s._refuse(str(exc))
         self.space = space
-        self.trials, self.pick, self.artifacts, self.params = None, None, {}, {}
+        self.trials, self.pick, self.artifacts, self.params, self.weights = None, None, {}, {}, {}
         self.max_loss, self.done, self.planned, self.started = float(max_loss), 0, int(trials), time.time()
         self.baseline_validation = s.run.validation.get("baseline", math.nan)
         self.dashboard, self.message = "", "starting the search…"
@@ -71,6 +72,7 @@ class SearchState(t.HasTraits):
             try:
                 report = search(s.baseline, s.data, max_loss=max_loss, trials=int(trials), minutes=minutes,
                                 workers=workers, space=space, final_seeds=(), warm_start=True, stop=stop,
+                                keep_weights=True,
                                 on_trial=lambda n, rec, frame: post(self._add_trial, n, rec, frame),
                                 on_status=lambda text: post(setattr, self, "message", text),
                                 on_start=lambda info: post(self._started, info))
@@ -93,9 +95,14 @@ class SearchState(t.HasTraits):
             self.sizes[number] = dict(record.get("sizes") or {})
         self.params = {int(r["trial"]): {k[6:]: v for k, v in r.items() if k.startswith("param:")}
                        for r in frame.to_dict(orient="records")}
+        front = pareto_front(frame)
+        if record.get("weights"):
+            self.weights[number] = record["weights"]
+        on_front = set(int(n) for n in front["trial"]) if len(front) else set()
+        self.weights = {n: w for n, w in self.weights.items() if n in on_front}  # memory: the front's only
         self.done += 1
         self.trials = frame
-        self.pick = pick_trial(pareto_front(frame))
+        self.pick = pick_trial(front)
         self.message = f"trial {number}: {record['state']}"
 
     def _finished(self, report) -> None:
@@ -128,6 +135,9 @@ class SearchState(t.HasTraits):
                   "epochs": configs["finetune"].epochs, "learning_rate": configs["finetune"].learning_rate}
         if not s.load_config(config):
             return False
+        weights = self.weights.get(int(number))
+        if weights is not None and not s.load_weights(weights, f"search trial {number}: its fine-tuned model"):
+            return False
         tflite = self.artifacts.get(int(number))
         if tflite is not None:
             row = self.trials[self.trials["trial"] == int(number)].iloc[0]
@@ -135,8 +145,14 @@ class SearchState(t.HasTraits):
                         "gzip_bytes": int(row["gzip_bytes"]), "int8_accuracy": float(row["val_accuracy"]),
                         "delta_points": -float(row["loss_points"]), "images": int(len(s.data.y_val)),
                         "split": "validation"}
-        s.status = (f"search trial {number} loaded: its settings are on the sliders (masks by magnitude, not yet "
-                    "fine-tuned) and its int8 .tflite is ready to download")
+        if weights is not None:
+            s.status = (f"search trial {number} loaded: its settings are on the sliders, its fine-tuned model and "
+                        "masks are the session's (ready for QAT and export), and its int8 .tflite is ready to "
+                        "download")
+        else:
+            s.status = (f"search trial {number} loaded: its settings are on the sliders (masks by magnitude, not "
+                        "fine-tuned: only the Pareto front's models are kept) and its int8 .tflite is ready to "
+                        "download")
         return True
 
 
