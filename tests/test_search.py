@@ -336,3 +336,40 @@ def test_the_space_can_search_removing_whole_neurons():
     assert space.configs(space.params_for({"fc1": 0.5}))["prune"].structured == {}
     with pytest.raises(ConfigError, match="structured"):
         SearchSpace(structured={"fc1": 1.5})
+
+
+@pytest.mark.slow
+def test_the_studios_sensitivity_scan_runs_on_a_given_cluster_with_the_same_rows(tiny_data, tiny_baseline,
+                                                                                  monkeypatch):
+    """With DASK_SCHEDULER_ADDRESS set, the Studio's scan runs one task per layer on that cluster, from the
+    session's pruned model (masks included), and finds exactly the rows a scan in the kernel finds."""
+    from distributed import LocalCluster
+
+    from workbench.pruning.sensitivity import sensitivity_scan
+    from workbench.search.scan import cluster_scan
+    from workbench.widgets.state import SessionState
+
+    state = SessionState(tiny_baseline, tiny_data, model_name="lenet5", eval_size=200)
+    assert state.set_layer_sparsity("fc1", 0.8) and state.set_layer_sparsity("conv2", 0.5)
+    x, y = tiny_data.x_val[:200], tiny_data.y_val[:200]
+    here = sensitivity_scan(state.model, (x, y), sparsities=(0.0, 0.9))
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None, env={"WORKBENCH_TF_THREADS": "1"})
+    try:
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+        assert state.scan(sparsities=(0.0, 0.9), eval_size=200) and state.wait(300), state.error
+        frame = state.sensitivity
+        assert state.error == "" and frame.attrs["where"] == f"Dask cluster {cluster.scheduler_address}"
+        assert frame.to_dict(orient="records") == here.to_dict(orient="records")
+        assert frame[(frame.layer == "fc1") & (frame.sparsity == 0.0)].accuracy.item() == pytest.approx(
+            state.accuracy)  # from the pruned model, as the Studio holds it
+        taylor = cluster_scan(state.model, (x, y), sparsities=(0.5,), criterion="taylor", layers=["fc2"],
+                              train_data=(tiny_data.x_train[:256], tiny_data.y_train[:256]),
+                              scheduler=cluster.scheduler_address)
+        local = sensitivity_scan(state.model, (x, y), sparsities=(0.5,), criterion="taylor", layers=["fc2"],
+                                 train_data=(tiny_data.x_train[:256], tiny_data.y_train[:256]))
+        assert taylor.to_dict(orient="records") == local.to_dict(orient="records")
+        with pytest.raises(ConfigError, match="No prunable layer named \\['pool1'\\]"):
+            cluster_scan(state.model, (x, y), layers=["pool1"], scheduler=cluster.scheduler_address)
+    finally:
+        cluster.close()

@@ -2,7 +2,7 @@
 
 Layers inside the unit, lowest first: ``space`` (what a trial samples and the configs it maps to),
 ``trial`` (what a Dask worker runs), ``engine`` (the Optuna study and the ask-submit-tell loop),
-``report`` and ``outputs`` (results), ``api`` (``search()``).
+``report`` and ``outputs`` (results), ``api`` (``search()``); ``scan`` (a sensitivity scan, one layer per task).
 """
 
 from workbench.search.api import search, trial_artifact

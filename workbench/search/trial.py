@@ -176,3 +176,14 @@ def scan_layer(baseline: bytes, data_spec, layer: str, sparsities) -> list[dict]
     frame = sensitivity_scan(model_from_bytes(baseline), (data.x_val, data.y_val), sparsities=sparsities,
                              layers=[layer])
     return frame.to_dict(orient="records")
+
+
+def scan_model_layer(model_bytes: bytes, arrays: dict, layer: str, sparsities, criterion: str) -> list[dict]:
+    """One layer of a sensitivity scan of a given (possibly pruned) model, on a worker (search/scan.py)."""
+    from workbench.pruning.sensitivity import sensitivity_scan
+
+    set_threads()
+    train = (arrays["x_train"], arrays["y_train"]) if arrays.get("x_train") is not None else None
+    frame = sensitivity_scan(model_from_bytes(model_bytes), (arrays["x"], arrays["y"]), sparsities=sparsities,
+                             criterion=criterion, train_data=train, layers=[layer])
+    return frame.to_dict(orient="records")

@@ -9,6 +9,7 @@ is as it was before that step.
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -248,7 +249,8 @@ class RunsMixin:
         return sparsity_of(np.concatenate([self.layer(n).get_mask().ravel() for n in self.layers]))
 
     def scan(self, sparsities=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95), eval_size: int = 300) -> bool:
-        """Sensitivity scan of every layer, from the current (pruned) model, on ``eval_size`` validation images."""
+        """Sensitivity scan of every layer, from the current (pruned) model, on ``eval_size`` validation images;
+        on the Dask cluster at ``$DASK_SCHEDULER_ADDRESS`` when one is given (workbench.search.scan)."""
         if self.model is None:
             return self._refuse("No model loaded yet: load a model and dataset first.")
         previous = self.sensitivity
@@ -259,14 +261,24 @@ class RunsMixin:
             rows.append(row)
             self._set(progress=len(rows) / total)
 
+        scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+
         def work(stop):
-            frame = sensitivity_scan(self.model, (self.data.x_val[:eval_size], self.data.y_val[:eval_size]),
-                                     sparsities=sparsities, criterion=self.criterion,
-                                     train_data=(self.data.x_train[:1024], self.data.y_train[:1024]),
-                                     on_point=on_point, stop=stop)
+            scan = sensitivity_scan
+            if scheduler:  # a cluster is given: one task per layer there (workbench.search.scan)
+                from functools import partial
+
+                from workbench.search.scan import cluster_scan
+
+                scan = partial(cluster_scan, scheduler=scheduler)
+            frame = scan(self.model, (self.data.x_val[:eval_size], self.data.y_val[:eval_size]),
+                         sparsities=sparsities, criterion=self.criterion,
+                         train_data=(self.data.x_train[:1024], self.data.y_train[:1024]),
+                         on_point=on_point, stop=stop)
             if not stop.is_set():
                 frame.attrs.update(split="validation", images=min(eval_size, len(self.data.y_val)),
-                                   start=f"the current model ({self._overall_sparsity():.0%} pruned)")
+                                   start=f"the current model ({self._overall_sparsity():.0%} pruned)",
+                                   where=f"Dask cluster {scheduler}" if scheduler else "this kernel")
                 self._set(sensitivity=frame)
 
         def restore():

@@ -26,7 +26,8 @@ class SensitivityView(View):
         attrs = getattr(frame, "attrs", {}) if frame is not None else {}
         if not attrs:
             return "accuracy"
-        return f"{attrs['split']} accuracy ({attrs['images']:,} images; from {attrs['start']})"
+        where = f"; on {attrs['where']}" if attrs.get("where", "this kernel") != "this kernel" else ""
+        return f"{attrs['split']} accuracy ({attrs['images']:,} images; from {attrs['start']}{where})"
 
     def draw(self):
         curves = self.data()
