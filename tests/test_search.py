@@ -277,18 +277,40 @@ def _raise_in_trial(number: int) -> None:
     trial._run = failing
 
 
-CLI_SEARCH = ["-m", "workbench.cli", "search", "--model", "lenet5", "--dataset", "{data}", "--trials", "3",
+CLI_SEARCH = ["-m", "workbench.cli", "search", "--model", "{model}", "--dataset", "{data}", "--trials", "3",
               "--workers", "2", "--epochs", "1,1", "--qat-epochs", "0", "--baseline-epochs", "2", "--patience", "0",
               "--final-seeds", "0", "--no-warm-start", "--max-loss", "5", "--out", "{out}", "--quiet"]
 
 
+def user_model(data, path: pathlib.Path) -> pathlib.Path:
+    """A user's own small CNN, as a .keras file: conv -> BN -> ReLU -> depthwise -> BN -> ReLU -> pointwise -> head."""
+    import keras
+
+    from workbench.train import fit
+
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(8, 3, strides=2, use_bias=False, name="stem")(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="stem_bn")(x))
+    x = keras.layers.DepthwiseConv2D(3, use_bias=False, name="dw")(x)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="dw_bn")(x))
+    x = keras.layers.Conv2D(24, 1, activation="relu", name="pw")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="head")(x)
+    model = keras.Model(inputs, outputs, name="users_cnn")
+    fit(model, (data.x_train, data.y_train), TrainConfig(epochs=3, learning_rate=3e-3))
+    model.save(path)
+    return path
+
+
 @pytest.mark.slow
 def test_a_killed_client_resumes_and_keeps_its_finished_trials(tiny_data, tmp_path):
+    """The CLI on a user's .keras model with a depthwise chain: killed mid-search, then resumed."""
     data = tmp_path / "tiny.npz"
     np.savez(data, x_train=tiny_data.x_train, y_train=tiny_data.y_train, x_test=tiny_data.x_test,
              y_test=tiny_data.y_test)
+    model = user_model(tiny_data, tmp_path / "users_cnn.keras")
     out = tmp_path / "out"
-    argv = [sys.executable] + [a.format(data=data, out=out) for a in CLI_SEARCH]
+    argv = [sys.executable] + [a.format(data=data, out=out, model=model) for a in CLI_SEARCH]
     env = {**os.environ, "WORKBENCH_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     journal = tmp_path / ".out.study.journal"
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -316,6 +338,8 @@ def test_a_killed_client_resumes_and_keeps_its_finished_trials(tiny_data, tmp_pa
     front = {row["trial"] for row in report["pareto"]}
     best = min((row for row in report["trials"] if row["state"] == "complete"), key=lambda r: r["gzip_bytes"])
     assert best["trial"] in front
+    assert report["baseline"]["model"] == "users_cnn" and set(report["settings"]["layers"]) == {"stem", "dw", "pw",
+                                                                                                "head"}
 
 
 def test_a_worker_with_other_data_under_the_same_name_fails_the_trial_clearly(tiny_data):
