@@ -62,6 +62,14 @@ ROWS["lenet5-mnist-int4-kmeans8"] = {**ROWS["lenet5-mnist"],
                                      "quant": {"weight_bits": 8, "layer_weight_bits": {"fc1": 4, "fc2": 4},
                                                "layer_clusters": {"fc1": 8, "fc2": 8}}}
 
+# Structured pruning (#12): half of fc1's neurons removed first (L1 ranking; fc2 loses their rows), so the model is
+# physically smaller; the unstructured sparsities then keep about as many fc1 and fc2 weights as lenet5-mnist
+# does (fc1: 5% of 250 x 800 = 10,000; fc2: 40% of 250 x 10 = 1,000), in fewer, denser neurons.
+ROWS["lenet5-mnist-structured"] = {
+    **ROWS["lenet5-mnist"],
+    "prune": {**ROWS["lenet5-mnist"]["prune"], "structured": {"fc1": 0.5},
+              "layer_sparsity": {"conv1": 0.5, "conv2": 0.88, "fc1": 0.95, "fc2": 0.6}},
+}
 
 if __name__ == "__main__":
     print(" ".join(ROWS))

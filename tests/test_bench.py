@@ -29,9 +29,11 @@ def _load(name):
 def test_rows_are_valid_configs():
     rows = _load("rows")
     assert set(rows.ROWS) == {"lenet5-mnist", "lenet5-fashion", "mobilenet-fashion", "lenet5-mnist-kmeans16",
-                              "lenet5-mnist-int4-kmeans8"}
+                              "lenet5-mnist-int4-kmeans8", "lenet5-mnist-structured"}
     assert len(rows.SEEDS) >= 3
     assert rows.ROWS["lenet5-mnist-kmeans16"]["prune"] == rows.ROWS["lenet5-mnist"]["prune"]  # ablations: quant only
+    structured = rows.ROWS["lenet5-mnist-structured"]
+    assert structured["prune"]["structured"] == {"fc1": 0.5} and structured["quant"] == rows.ROWS["lenet5-mnist"]["quant"]
     for spec in rows.ROWS.values():
         wb.PruneConfig(**spec["prune"])
         wb.QuantConfig(**spec["quant"])
