@@ -45,6 +45,10 @@ def test_defaults_and_a_negative_cap_is_refused(tmp_path):
     out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode != 0 and "max_sessions must be 0 (no cap) or more. Received: -1" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "workbench_server", str(tmp_path), "--max_sessions=-1"],
+                         capture_output=True, text=True, timeout=120)  # as a teacher types it: a message, no traceback
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "workbench-server: max_sessions must be 0 (no cap) or more. Received: -1" in out.stderr
     code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}]); "
             "km = s.config.MappingKernelManager; "
             "print(s.ip, s.voila_configuration.template, km.cull_idle_timeout, km.cull_connected, s.max_sessions, "

@@ -5,9 +5,10 @@ from __future__ import annotations
 import html
 import os
 import pathlib
+import sys
 
 import tornado.web
-from traitlets import Int
+from traitlets import Int, TraitError
 from traitlets.config import Config
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
@@ -100,4 +101,10 @@ class WorkbenchServer(Voila):
                 for route in super().init_handlers()]
 
 
-main = WorkbenchServer.launch_instance
+def main(argv=None) -> None:
+    """``python -m workbench_server``: a bad setting ends with its message and status 2, not a traceback."""
+    try:
+        WorkbenchServer.launch_instance(argv)
+    except (ValueError, TraitError) as exc:
+        print(f"workbench-server: {exc}", file=sys.stderr)
+        sys.exit(2)
