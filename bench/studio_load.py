@@ -90,9 +90,18 @@ async def open_studio(browser, base: str, timeout_s: float):
         await page.goto(base + "/voila/render/compression_studio.ipynb")
         await page.wait_for_selector(".wb-view-histogram .js-plotly-plot")
         await page.wait_for_selector(f".widget-slider:has(label:text-is('{LAYER}')) .noUi-handle")
-        return {"context": context, "page": page, "load_s": time.perf_counter() - started, "errors": errors}
+        load_s = time.perf_counter() - started
     except Exception as exc:  # noqa: BLE001 (a page that never drew counts as lost)
-        return {"context": context, "page": page, "load_s": None, "errors": errors + [f"{type(exc).__name__}"]}
+        return {"context": context, "page": page, "load_s": None, "errors": errors + [f"{type(exc).__name__}"],
+                "not_drawn": list(VIEWS)}
+    not_drawn = []  # views whose plot never appeared on this page (a move cannot change what is not there)
+    for view in VIEWS:
+        try:
+            await page.wait_for_selector(f".wb-view-{view} .js-plotly-plot", timeout=timeout_s * 1000)
+        except Exception:  # noqa: BLE001
+            not_drawn.append(view)
+    return {"context": context, "page": page, "load_s": load_s, "errors": errors, "not_drawn": not_drawn,
+            "all_drawn_s": time.perf_counter() - started}
 
 
 async def move_sliders(session: dict, moves: int, timeout_ms: float) -> dict:
@@ -103,16 +112,20 @@ async def move_sliders(session: dict, moves: int, timeout_ms: float) -> dict:
     await handle.focus()
     times: dict[str, list[float]] = {name: [] for name in (*VIEWS, "status")}
     missed = complete = 0
-    for _ in range(moves):
+    missed_by_view: dict[str, list[int]] = {}  # view -> the moves (0-based) after which it did not change
+    for move in range(moves):
         await page.evaluate(WATCH, [list(VIEWS), timeout_ms])
         await handle.press("ArrowRight")
         done = await page.evaluate("window.__wbWatch")
         missed += len(times) - len(done)
         complete += len(done) == len(times)
+        for name in set(times) - set(done):
+            missed_by_view.setdefault(name, []).append(move)
         for name, seconds in done.items():
             times[name].append(seconds)
         await page.wait_for_timeout(300)
-    return {"times": times, "missed": missed, "complete": complete}
+    return {"times": times, "missed": missed, "complete": complete, "missed_by_view": missed_by_view,
+            "not_drawn": session["not_drawn"]}
 
 
 async def one_load(base: str, server_pid: int, n: int, moves: int) -> dict:
@@ -152,7 +165,12 @@ async def one_load(base: str, server_pid: int, n: int, moves: int) -> dict:
             "kernel_rss_gib": {"median": float(np.median(per_kernel)) / GIB, "max": float(per_kernel.max()) / GIB,
                                "kernels_seen": len(watch.per_kernel)},
             "peak_total_rss_gib": watch.peak_total / GIB, "kernels_left": left, "pool": pooled,
-            "leaked": max(0, left - pooled), "anywidget_errors": sum(len(s["errors"]) for s in sessions)}
+            "leaked": max(0, left - pooled), "anywidget_errors": sum(len(s["errors"]) for s in sessions),
+            # per visitor: views never drawn on the page, and the moves after which each view did not change
+            "per_session": [{"load_s": s["load_s"], "all_drawn_s": s.get("all_drawn_s"), "not_drawn": s["not_drawn"],
+                             "missed_by_view": r["missed_by_view"] if isinstance(r, dict) else None,
+                             "error": None if isinstance(r, dict) else f"{type(r).__name__}: {r}"[:300]}
+                            for s, r in zip(drawn, runs)]}
 
 
 def main() -> None:
