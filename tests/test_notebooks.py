@@ -19,7 +19,8 @@ SMALL = {
                                                       "SPARSITIES": [0.0, 0.9]},
     "notebooks/03_quantization.ipynb": {"LIMIT": 1000, "EPOCHS": 1},
     "notebooks/04_full_pipeline.ipynb": {"EPOCHS": 1, "QAT_EPOCHS": 1},
-    "notebooks/05_mobilenet_fashion.ipynb": {"LIMIT": 1000, "TEST": 300, "EPOCHS": 1, "FT_EPOCHS": 1},
+    "notebooks/05_mobilenet_fashion.ipynb": {"LIMIT": 1000, "VALIDATION": 300, "TEST": 300, "EPOCHS": 1,
+                                              "FT_EPOCHS": 1},
     "apps/compression_studio.ipynb": {},
     "apps/paper_reproduction.ipynb": {},
 }
