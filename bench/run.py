@@ -92,7 +92,7 @@ def earlier_runs(name: str, seeds, limit: int) -> tuple[list, float]:
     return runs, float(old.get("seconds_total", 0.0))
 
 
-def run_row(name: str, seeds=SEEDS, limit: int = 0, on_seed=None, resume: bool = False) -> dict:
+def run_row(name: str, seeds=SEEDS, limit: int = 0, on_seed=None, resume: bool = False, speed: bool = True) -> dict:
     """Every seed of a row; ``on_seed(result)`` gets the row so far after each seed (written to disk by main).
 
     With ``resume``, seeds already in bench/results/<row>.json (same spec, limit and rules) are kept, not re-run.
@@ -107,7 +107,7 @@ def run_row(name: str, seeds=SEEDS, limit: int = 0, on_seed=None, resume: bool =
         if done:
             print(f"  {name} seed {seed}: kept from the earlier run", flush=True)
             continue
-        runs.append(run_seed(spec, data, seed, speed=not any("speed" in r for r in runs)))
+        runs.append(run_seed(spec, data, seed, speed=speed and not any("speed" in r for r in runs)))
         runs.sort(key=lambda r: list(seeds).index(r["seed"]))
         new = next(r for r in runs if r["seed"] == seed)
         print(f"  {name} seed {seed}: {new['sizes']['compression_ratio']:.1f}x, int8 "
@@ -143,6 +143,8 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true",
                         help="keep the seeds an interrupted run of the row already wrote; run the rest")
     parser.add_argument("--table-only", action="store_true", help="only rewrite RESULTS.md and README's table")
+    parser.add_argument("--no-speed", action="store_true",
+                        help="do not time the artifacts (for seeds run beside other work: another process times them)")
     args = parser.parse_args()
     unknown = set(args.rows) - set(ROWS)
     if unknown:
@@ -150,7 +152,8 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     RESULTS.mkdir(exist_ok=True)
     for name in [] if args.table_only else args.rows:
-        result = run_row(name, seeds, args.limit, resume=args.resume, on_seed=lambda partial: (write_result(partial), write_all()))
+        result = run_row(name, seeds, args.limit, resume=args.resume, speed=not args.no_speed,
+                         on_seed=lambda partial: (write_result(partial), write_all()))
         s = result["summary"]
         print(f"{name}: {s['ratio']['mean']:.1f}x at {s['delta_points']['mean']:+.2f} ± "
               f"{s['delta_points']['std']:.2f} points over {len(seeds)} seeds "
