@@ -65,6 +65,13 @@ def _data(result: dict) -> str:
     return f"{d['source'].split('(')[0].strip()}, {d['train']:,}/{d['validation']:,}/{d['test']:,}"
 
 
+def _verdict(result: dict, goal: dict) -> str:
+    """✓ or ✗ for a row whose seeds all ran; an unfinished row is not judged (one seed is no mean ± std)."""
+    if not result.get("complete", True):
+        return f"not judged yet ({len(result['seeds'])} of {len(result['seeds_planned'])} seeds)"
+    return "✓" if goal_met(result, goal) else "✗"
+
+
 def results_table(results: dict) -> list[str]:
     """The main table: one line per row, mean ± std over seeds."""
     lines = ["| row | data (train/val/test) | seeds | baseline epochs | baseline (test) | int8 (test) | Δ points "
@@ -80,7 +87,7 @@ def results_table(results: dict) -> list[str]:
             f"| {_pm(s['int8'], 100)}% | {s['delta_points']['mean']:+.2f} ± {s['delta_points']['std']:.2f} "
             f"| {s['gzip_bytes']['mean']:,.0f} | **{s['ratio']['mean']:.1f}×** | "
             f"{fp32 / s['entropy_bytes']['mean']:.1f}× | ≥{g['ratio']:.0f}× at ≥−{g['max_loss_points']} "
-            f"{'✓' if goal_met(r, g) else '✗'} |")
+            f"{_verdict(r, g)} |")
     return lines
 
 
@@ -349,7 +356,8 @@ def package_summary(results: dict) -> str:
                      "baseline_accuracy": s["baseline"]["mean"], "baseline_std": s["baseline"]["std"],
                      "int8_accuracy": s["int8"]["mean"], "int8_std": s["int8"]["std"],
                      "delta_points": s["delta_points"]["mean"], "delta_std": s["delta_points"]["std"],
-                     "goal_met": goal_met(r, ROWS[name]["goal"]), "settings": settings_text(r["spec"])})
+                     "goal_met": goal_met(r, ROWS[name]["goal"]) if r.get("complete", True) else None,
+                     "settings": settings_text(r["spec"])})
     return json.dumps({"source": "bench/results/*.json and bench/anchors/results/*.json via bench/tables.py",
                        "rows": rows, "anchors": anchor_points(load_anchor_results())}, indent=1,
                       sort_keys=True) + "\n"

@@ -71,6 +71,9 @@ def test_summary_and_tables_are_computed_from_the_runs():
     line = tables.results_table({"lenet5-mnist": result})[2]
     assert line.startswith("| lenet5-mnist | bundled, 7,200/800/2,000 | 3 | 13 (12–14) |")
     assert "98.00 ± 0.20%" in line and "**43.1×**" in line and "-0.20 ± 0.30" in line and "✓" in line
+    partial = {**result, "complete": False, "seeds_planned": [0, 1, 2, 3, 4]}  # a row still running is not judged
+    line = tables.results_table({"lenet5-mnist": partial})[2]
+    assert "not judged yet (3 of 5 seeds)" in line and "✓" not in line and "3 of 5 (so far)" in line
 
 
 def test_generated_files_match_the_results():
