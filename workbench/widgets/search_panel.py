@@ -98,7 +98,7 @@ class SearchState(t.HasTraits):
         front = pareto_front(frame)
         if record.get("weights"):
             self.weights[number] = record["weights"]
-        on_front = set(int(n) for n in front["trial"]) if len(front) else set()
+        on_front = set(map(int, front["trial"]))
         self.weights = {n: w for n, w in self.weights.items() if n in on_front}  # memory: the front's only
         self.done += 1
         self.trials = frame
