@@ -122,8 +122,12 @@ def per_seed_lines(results: dict) -> list[str]:
                 f"int8 {t['int8']['accuracy']:.2%} [{t['int8']['ci95'][0]:.2%}, {t['int8']['ci95'][1]:.2%}]; "
                 f"Δ {t['delta']['delta_points']:+.2f} points (McNemar p={t['delta']['p_value']:.3g}); "
                 f"{run['sizes']['gzip_bytes']:,} B gzip, {run['sizes']['compression_ratio']:.1f}×; "
-                f"{run['seconds']['total']:.0f} s.")
+                f"{run['seconds']['total']:.0f} s{_beside(run)}.")
     return lines
+
+
+def _beside(run: dict) -> str:
+    return f" ({run['ran_beside']})" if run.get("ran_beside") else ""
 
 
 def speed_lines(results: dict) -> list[str]:

@@ -76,6 +76,26 @@ def test_summary_and_tables_are_computed_from_the_runs():
     assert "not judged yet (3 of 5 seeds)" in line and "✓" not in line and "3 of 5 (so far)" in line
 
 
+def test_seeds_run_in_separate_processes_merge_into_one_row():
+    merge = _load("merge").merge
+    tables = _load("tables")
+    common = {"row": "lenet5-mnist", "spec": {"model": "lenet5", "goal": {"ratio": 40, "max_loss_points": 0.3}},
+              "limit": 0, "rules": "v2", "dataset": {"name": "mnist"}, "machine": "x86_64, 2 cores"}
+    seed0, seed1, seed2 = _fake_run(0, 0.98, 0.978, 40000), _fake_run(1, 0.982, 0.977, 41000), _fake_run(2, 0.978, 0.979, 39000)
+    a = {**common, "seeds": [0, 1], "seeds_planned": [0, 1], "runs": [seed0, seed1], "seconds_total": 300.0}
+    b = {**common, "seeds": [0, 2], "seeds_planned": [0, 2], "runs": [seed0, seed2], "seconds_total": 280.0}
+    merged = merge([a, b], beside="two seeds at a time")
+    assert merged["seeds"] == [0, 1, 2] and merged["complete"] and merged["seconds_total"] == 300.0
+    assert merged["summary"] == tables.summarise([seed0, seed1, seed2])
+    assert merged["goal_met"] == tables.goal_met(merged, common["spec"]["goal"])
+    assert [r.get("ran_beside") for r in merged["runs"]] == [None, "two seeds at a time", "two seeds at a time"]
+    assert "(two seeds at a time)" in tables.per_seed_lines({"lenet5-mnist": merged})[1]
+    with pytest.raises(ValueError, match="differ in \\['limit'\\]"):
+        merge([a, {**b, "limit": 3000}])
+    with pytest.raises(ValueError, match="seed 0 differs"):
+        merge([a, {**b, "runs": [_fake_run(0, 0.5, 0.5, 1000), seed2]}])
+
+
 def test_generated_files_match_the_results():
     """README's table, RESULTS.md and the package's summary are written from bench/results, never typed in."""
     tables = _load("tables")
