@@ -96,6 +96,27 @@ def test_seeds_run_in_separate_processes_merge_into_one_row():
         merge([a, {**b, "runs": [_fake_run(0, 0.5, 0.5, 1000), seed2]}])
 
 
+def test_op_speed_splits_a_model_into_its_weight_layers_and_counts_their_macs():
+    import keras
+
+    op_speed = _load("op_speed")
+    parts = op_speed.one_layer_models(wb.build_model("lenet5"))
+    assert [name for name, _ in parts] == ["conv1", "conv2", "fc1", "fc2"]
+    macs = {name: op_speed.macs(model.layers[-1]) for name, model in parts}
+    assert macs == {"conv1": 24 * 24 * 20 * 5 * 5, "conv2": 8 * 8 * 50 * 5 * 5 * 20, "fc1": 800 * 500, "fc2": 500 * 10}
+    conv2 = dict(parts)["conv2"]
+    assert tuple(conv2.inputs[0].shape[1:]) == (12, 12, 20) and conv2.layers[-1].get_config()["activation"] == "relu"
+    inputs = keras.Input((8, 8, 3))
+    depthwise = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")
+    depthwise(inputs)
+    assert op_speed.macs(depthwise) == 8 * 8 * 6 * 3 * 3
+    row = {"layer": "conv1", "input": [28, 28, 1], "output": [24, 24, 20], "macs": 288000,
+           **{f"int8_over_fp32_{e}_b{b}": 0.5 for e in ("xnnpack", "builtin") for b in (1, 64)},
+           "fp32_xnnpack_b64_ms": 1.0, "int8_xnnpack_b64_ms": 2.0}
+    lines = op_speed.op_speed_lines({"model": "lenet5", "threads": 1, "time": "t", "cpu_flags": [], "layers": [row]})
+    assert "CPU flags for int8: none of avx2" in lines[1] and "| conv1 | 28×28×1 → 24×24×20 | 288,000 | 0.50× / 0.50×" in lines[-1]
+
+
 def test_generated_files_match_the_results():
     """README's table, RESULTS.md and the package's summary are written from bench/results, never typed in."""
     tables = _load("tables")

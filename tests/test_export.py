@@ -219,3 +219,21 @@ def test_latency_and_throughput_are_measured_with_the_stated_threads(exported, s
             latency(exported["data"], small_mnist.x_test[:4], **bad)
     with pytest.raises(ModelError, match="expects"):
         latency(exported["data"], np.zeros((2, 32, 32, 1), np.float32))
+    with pytest.raises(ModelError, match="non-empty batch"):
+        latency(exported["data"], np.zeros(4, np.float32))
+
+
+def test_latency_can_run_without_litert_default_delegate(exported, small_mnist):
+    """bench/op_speed.py compares XNNPACK (LiteRT's default delegate) with LiteRT's built-in kernels."""
+    from workbench.export.tflite import interpreter
+    from workbench.metrics.latency import latency
+
+    def nodes(**kwargs):
+        interp = interpreter(exported["data"], threads=1, **kwargs)
+        interp.allocate_tensors()
+        return [op["op_name"] for op in interp._get_ops_details()]
+
+    assert "DELEGATE" in nodes() and "DELEGATE" not in nodes(delegates=False)
+    assert "CONV_2D" in nodes(delegates=False)
+    lat = latency(exported["data"], small_mnist.x_test[:4], threads=1, runs=5, warmup=1, delegates=False)
+    assert lat["runs"] == 5 and lat["p50_ms"] > 0

@@ -125,13 +125,16 @@ def load_tflite_bytes(source) -> bytes:
     return data
 
 
-def interpreter(source, threads: int | None = None):
-    """A LiteRT interpreter for a .tflite path or bytes (``threads``: its CPU threads; None: LiteRT's default)."""
-    from ai_edge_litert.interpreter import Interpreter
+def interpreter(source, threads: int | None = None, delegates: bool = True):
+    """A LiteRT interpreter for a .tflite path or bytes (``threads``: its CPU threads; None: LiteRT's default).
+
+    ``delegates=False`` runs LiteRT's built-in kernels only, without its default XNNPACK delegate."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     data = load_tflite_bytes(source)
+    resolver = {} if delegates else {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
     try:
-        return Interpreter(model_content=data, num_threads=threads)
+        return Interpreter(model_content=data, num_threads=threads, **resolver)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"LiteRT cannot load this model: {exc}") from None
 

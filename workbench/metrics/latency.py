@@ -19,11 +19,11 @@ DEFAULT_RUNS = 200
 MAX_RUNS = 100_000
 
 
-def _prepared(source, images: np.ndarray, batch: int, threads: int):
+def _prepared(source, images: np.ndarray, batch: int, threads: int, delegates: bool = True):
     images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4 or len(images) == 0:
-        raise ModelError(f"images must be a non-empty NHWC batch. Received shape={images.shape}")
-    interp = interpreter(source, threads=threads)
+    if images.ndim < 2 or len(images) == 0:
+        raise ModelError(f"images must be a non-empty batch (NHWC, or N x features). Received shape={images.shape}")
+    interp = interpreter(source, threads=threads, delegates=delegates)
     inp = interp.get_input_details()[0]
     expected = tuple(int(d) for d in inp["shape"][1:])
     if tuple(images.shape[1:]) != expected:
@@ -43,11 +43,12 @@ def _check(name: str, value, low: int, high: int) -> int:
 
 
 def latency(source, images: np.ndarray, threads: int = DEFAULT_THREADS, runs: int = DEFAULT_RUNS,
-            warmup: int = 20, batch: int = 1) -> dict:
-    """Per-invocation wall time at ``batch``: {'batch', 'threads', 'runs', 'p50_ms', 'p95_ms', 'mean_ms'}."""
+            warmup: int = 20, batch: int = 1, delegates: bool = True) -> dict:
+    """Per-invocation wall time at ``batch``: {'batch', 'threads', 'runs', 'p50_ms', 'p95_ms', 'mean_ms'}.
+    ``delegates=False``: LiteRT's built-in kernels, without its default XNNPACK delegate."""
     threads, runs = _check("threads", threads, 1, 64), _check("runs", runs, 1, MAX_RUNS)
     warmup, batch = _check("warmup", warmup, 0, MAX_RUNS), _check("batch", batch, 1, 4096)
-    interp = _prepared(source, images, batch, threads)
+    interp = _prepared(source, images, batch, threads, delegates)
     for _ in range(warmup):
         interp.invoke()
     times = np.empty(runs)
