@@ -50,3 +50,23 @@ def test_other_front_ends_keep_plotly_inline(monkeypatch, env):
         assert len(figure.get_state("_esm")["_esm"]) == len(assets.bundle_source().read_text())
     finally:
         assets.figure_esm.cache_clear()
+
+
+def test_figures_send_the_page_only_what_it_uses():
+    """One message per redraw: no echo of what the page reported, no clearing of plotly's message channels."""
+    figure = SyncedFigureWidget(go.Figure(go.Bar(x=[1, 2], y=[3, 4])))
+    sent = []
+    figure._send = lambda msg, buffers=None: sent.append(msg["state"])
+    figure.set_state({"_js2py_traceDeltas": {"trace_deltas": [], "trace_edit_id": figure._last_trace_edit_id}})
+    figure.set_state({"_js2py_layoutDelta": {"layout_delta": {}, "layout_edit_id": figure._last_layout_edit_id}})
+    assert sent == [] and figure._js2py_traceDeltas is None and figure._js2py_layoutDelta is None  # nothing back
+    with figure.batch_update():
+        figure.data[0].y = [5, 6]
+        figure.layout.title = "new"
+    updates = [state["_py2js_update"] for state in sent if "_py2js_update" in state]
+    assert len(updates) == 1 and updates[0]["style_data"]["y"] == [[5, 6]]  # the redraw itself, once
+    assert updates[0]["layout_data"]["title"] == {"text": "new"} and all(None not in state.values() for state in sent)
+    sent.clear()
+    figure.set_state({"_js2py_pointsCallback": {"event_type": "plotly_click", "points": {"trace_indexes": [0],
+                      "point_indexes": [1], "xs": [2], "ys": [6]}, "device_state": {}, "selector": None}})
+    assert not any("_js2py_pointsCallback" in state and state["_js2py_pointsCallback"] for state in sent)  # no echo
