@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -52,10 +53,11 @@ def test_defaults_and_a_negative_cap_is_refused(tmp_path):
     code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}]); "
             "km = s.config.MappingKernelManager; "
             "print(s.ip, s.voila_configuration.template, km.cull_idle_timeout, km.cull_connected, s.max_sessions, "
-            "s.tornado_settings['workbench_max_sessions'])")
+            "s.tornado_settings['workbench_max_sessions'], __import__('os').environ['JUPYTER_WIDGETS_ECHO'])")
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_WIDGETS_ECHO"}
     out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
-                         timeout=120, check=True)
-    assert out.stdout.split() == ["127.0.0.1", "workbench", "300", "False", "20", "20"]
+                         timeout=120, check=True, env=env)
+    assert out.stdout.split() == ["127.0.0.1", "workbench", "300", "False", "20", "20", "0"]  # kernels: no echo
 
 
 def test_the_template_drops_only_the_cdn_links():

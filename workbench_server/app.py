@@ -90,6 +90,9 @@ class WorkbenchServer(Voila):
     def initialize(self, argv=None):
         paths = [str(TEMPLATES)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
         os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+        # The kernels inherit this: each visitor's page has a kernel of its own, so no other page needs ipywidgets'
+        # echo of every change the page sends (one more message per slider move for the page to decode).
+        os.environ.setdefault("JUPYTER_WIDGETS_ECHO", "0")
         self.update_config(Config(DEFAULTS))  # command line and config files still win
         super().initialize(argv)
         if self.max_sessions < 0:
