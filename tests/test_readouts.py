@@ -37,6 +37,21 @@ def test_moves_made_while_it_computes_are_coalesced_and_the_last_one_is_shown():
     assert readouts.computed <= 2 and {"value": 1} not in shown[1:]  # not one pass per move
 
 
+def test_the_pass_waits_until_the_moves_stop_then_runs_once():
+    slow, shown = Slow(0.01), []
+    readouts = LiveReadouts(slow, shown.append, background=True, settle=0.15)
+    start = time.perf_counter()
+    for value in range(1, 6):  # five moves 0.05 s apart: each within the settle time of the one before
+        slow.value = value
+        readouts.request()
+        time.sleep(0.05)
+    assert readouts.wait(10)
+    assert slow.started == [5] and shown == [{"value": 5}]  # one pass, of the last state
+    assert time.perf_counter() - start >= 0.2 + 0.15  # not before the moves stopped for the settle time
+    with pytest.raises(ValueError, match="Received: settle=-1"):
+        LiveReadouts(slow, shown.append, settle=-1)
+
+
 def test_figures_of_an_older_request_or_during_a_run_are_dropped():
     slow, shown, busy = Slow(0.3), [], threading.Event()
     readouts = LiveReadouts(slow, shown.append, current=lambda: not busy.is_set(), background=True)
