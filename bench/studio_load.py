@@ -84,7 +84,9 @@ async def open_studio(browser, base: str, timeout_s: float):
     page = await context.new_page()
     page.set_default_timeout(timeout_s * 1000)
     errors: list[str] = []
+    # anywidget's "Failed to initialize model" is thrown, so it arrives as a page error, not a console message.
     page.on("console", lambda m: errors.append(m.text) if "anywidget" in m.text and "Failed" in m.text else None)
+    page.on("pageerror", lambda error: errors.append(str(error)) if "anywidget" in str(error) else None)
     started = time.perf_counter()
     try:
         await page.goto(base + "/voila/render/compression_studio.ipynb")
