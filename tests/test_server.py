@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.test_layers import ROOT, workbench_imports
+from workbench_server.app import plotly_module
 
 
 def test_the_server_imports_neither_tensorflow_nor_the_workbench():
@@ -58,6 +59,20 @@ def test_defaults_and_a_negative_cap_is_refused(tmp_path):
     out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
                          timeout=120, check=True, env=env)
     assert out.stdout.split() == ["127.0.0.1", "workbench", "300", "False", "20", "20", "0"]  # kernels: no echo
+    code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}]); "
+            "print(s.config.VoilaConfiguration.resources['workbench']['plotly_module'])")
+    out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == plotly_module() and plotly_module().endswith(".js")
+
+
+def test_the_page_imports_the_same_plotly_module_as_the_figures(monkeypatch):
+    from workbench.widgets import assets
+
+    assert plotly_module() == assets.module_path()  # the server's copy of the path, kept honest
+    assert plotly_module() in assets.LOADER % {"module": plotly_module(), "timed_out": assets.TIMED_OUT}
+    monkeypatch.setenv("WORKBENCH_PLOTLY_INLINE", "1")  # figures carry plotly themselves: nothing to start early
+    assert plotly_module() is None
 
 
 def test_the_template_drops_only_the_cdn_links():
@@ -66,3 +81,6 @@ def test_the_template_drops_only_the_cdn_links():
     text = (TEMPLATES / "voila" / "templates" / "workbench" / "index.html.j2").read_text()
     assert "http" not in text.split("-#}", 1)[1]
     assert "voila-style.js" in text and "super.super()" in text
+    # plotly's widget code is imported from the page's head, where the kernel's figures will import it
+    assert ('<script type="module" async src="{{ resources.base_url | e }}voila/labextensions/'
+            '{{ resources.workbench.plotly_module | e }}"></script>') in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import importlib.metadata
 import os
 import pathlib
 import sys
@@ -22,6 +23,25 @@ DEFAULTS = {
     # A kernel whose page is gone (no connection) and idle for 5 minutes is shut down; checked every minute.
     "MappingKernelManager": {"cull_interval": 60, "cull_idle_timeout": 300, "cull_connected": False},
 }
+
+# workbench.widgets.assets.FOLDER; importing that package would load TensorFlow into the server.
+PLOTLY_FOLDER = "cnn-compression-workbench-assets"
+
+
+def plotly_module() -> str | None:
+    """plotly's widget code as the Studio's figures import it, relative to the served labextensions folder.
+
+    The same path as ``workbench.widgets.assets.module_path()`` (tests/test_server.py checks it), found without
+    importing the workbench. None where figures carry plotly's code inline (``WORKBENCH_PLOTLY_INLINE``) or
+    plotly is not installed. The page template starts importing it as the page opens (assets.py says why).
+    """
+    if os.environ.get("WORKBENCH_PLOTLY_INLINE", "") not in ("", "0"):
+        return None
+    try:
+        return f"{PLOTLY_FOLDER}/static/plotly-widget-{importlib.metadata.version('plotly')}.js"
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
 
 FULL_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>The workbench is full</title>
@@ -93,7 +113,10 @@ class WorkbenchServer(Voila):
         # The kernels inherit this: each visitor's page has a kernel of its own, so no other page needs ipywidgets'
         # echo of every change the page sends (one more message per slider move for the page to decode).
         os.environ.setdefault("JUPYTER_WIDGETS_ECHO", "0")
-        self.update_config(Config(DEFAULTS))  # command line and config files still win
+        defaults = Config(DEFAULTS)
+        if module := plotly_module():  # read by the workbench template (resources.workbench.plotly_module)
+            defaults.VoilaConfiguration.resources = {"workbench": {"plotly_module": module}}
+        self.update_config(defaults)  # command line and config files still win
         super().initialize(argv)
         if self.max_sessions < 0:
             raise ValueError(f"max_sessions must be 0 (no cap) or more. Received: {self.max_sessions}")

@@ -71,9 +71,49 @@ def test_open_and_move_a_sparsity_slider(page, voila):
     bundles = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)"
                             ".filter(n => n.includes('cnn-compression-workbench-assets'))")
     assert len(bundles) == 1 and bundles[0].endswith(f"/voila/labextensions/{assets.FOLDER}/static/{assets.bundle_name()}")
+    # ... and the page's head asked for it before Voila's own code (which builds the figures) had even arrived
+    bundle_start, voila_end = page.evaluate(
+        "[e => e.name.includes('cnn-compression-workbench-assets'), e => e.name.endsWith('/voila/static/voila.js')]"
+        ".map(f => performance.getEntriesByType('resource').find(f)).map((e, i) => i ? e.responseEnd : e.startTime)")
+    assert bundle_start < voila_end
     assert not [e for e in errors if "anywidget" in e], errors
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "studio_pruning.png"))
+
+
+# Serves each widget's JavaScript (anywidget imports it from a blob: URL) from a URL the test can hold back.
+HOLD_ESM = """(() => {
+  const create = URL.createObjectURL.bind(URL);
+  window.__heldEsm = {};
+  URL.createObjectURL = (blob) => {
+    if (blob?.type !== "text/javascript") return create(blob);
+    const url = `${location.origin}/__held_esm/${crypto.randomUUID()}.js`;
+    blob.text().then((text) => { window.__heldEsm[url] = text; });
+    return url;
+  };
+})();"""
+
+
+def test_figures_that_missed_anywidgets_two_seconds_still_follow_the_sliders(page, voila):
+    """As on a page too busy to start its figures in time: anywidget refuses their models (2 s after they reach the
+    page), then the figures' code arrives and draws them, and they must still take every change the kernel sends."""
+    errors, held = [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.add_init_script(HOLD_ESM)
+    page.route("**/__held_esm/*", lambda route: held.append(route))
+    page.goto(f"{voila}/voila/render/compression_studio.ipynb")
+    _slider(page, "conv1").locator(".noUi-handle").wait_for()
+    page.wait_for_function(f"document.querySelectorAll('.wb-view-{HISTOGRAM}').length > 0")
+    page.wait_for_timeout(3_000)  # past anywidget's 2 s since the figures' models were created
+    assert held and not page.locator(PLOTS).count()
+    for route in held:
+        route.fulfill(status=200, content_type="text/javascript",
+                      body=page.evaluate("url => window.__heldEsm[url]", route.request.url))
+    page.wait_for_function(f"{_plot_js(HISTOGRAM)}?.data?.length === 3")
+    assert assets.TIMED_OUT in errors  # anywidget did refuse them
+    _press_slider(page, "conv1", 30)
+    page.wait_for_selector("text=conv1: 30% pruned")
+    page.wait_for_function(f"{_values_js(HISTOGRAM, 1, 'y')}.reduce((a, b) => a + b, 0) == 150")
 
 
 def test_fine_tune_grows_the_curve_and_stop_ends_a_run(page, voila):
