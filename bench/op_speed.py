@@ -20,7 +20,6 @@ import os
 import pathlib
 import platform
 import time
-import warnings
 
 import numpy as np
 
@@ -50,31 +49,13 @@ def one_layer_models(model) -> list[tuple[str, object]]:
     return out
 
 
-def int8_tflite(model, samples: np.ndarray) -> bytes:
-    import tensorflow as tf
-
-    from workbench._quiet import silenced_stderr
-
-    def representative():
-        for i in range(len(samples)):
-            yield [samples[i:i + 1]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with silenced_stderr(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-        return bytes(converter.convert())
-
-
 def timed(model, runs: int, rng) -> dict:
     """fp32 and int8 of one model: p50 ms at batch 1 and 64, with and without XNNPACK, and the MACs per image."""
-    from workbench.export.tflite import convert_float
+    from workbench.export.tflite import convert_float, convert_int8
     from workbench.metrics.latency import latency
 
     x = rng.random((64, *model.inputs[0].shape[1:])).astype(np.float32)
-    artifacts = {"fp32": convert_float(model), "int8": int8_tflite(model, x[:32])}
+    artifacts = {"fp32": convert_float(model), "int8": convert_int8(model, x[:32], samples=32)}
     out = {}
     for kind, data in artifacts.items():
         for delegates, engine in ((True, "xnnpack"), (False, "builtin")):

@@ -62,8 +62,9 @@ def convert_int8(model, representative_images: np.ndarray, int8_io: bool = False
             return convert_int8(model, representative_images, int8_io, samples, target="size")
 
     images = np.asarray(representative_images, dtype=np.float32)
-    if images.ndim != 4 or len(images) == 0:
-        raise ModelError(f"representative_images must be a non-empty NHWC batch. Received shape={images.shape}")
+    if images.ndim < 2 or len(images) == 0:  # NHWC for a CNN; any batch of the model's inputs (e.g. one Dense layer)
+        raise ModelError(f"representative_images must be a non-empty batch of model inputs. "
+                         f"Received shape={images.shape}")
     expected = tuple(model.inputs[0].shape[1:])
     if tuple(images.shape[1:]) != expected:
         raise ModelError(f"representative_images have shape {images.shape[1:]}; the model expects {expected}.")
