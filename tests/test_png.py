@@ -10,16 +10,18 @@ import plotly.colors
 import pytest
 from PIL import Image
 
-from workbench.widgets.views.png import VIRIDIS, colour_map, png_bytes, png_data_uri, png_palette_bytes
+from workbench.widgets.views.png import VIRIDIS, colour_map, png_data_uri, png_palette_bytes
 
 
 def _decode(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
 
 
-def test_png_round_trips_through_pillow(rng):
-    rgba = rng.integers(0, 256, size=(7, 13, 4), dtype=np.uint8)
-    assert np.array_equal(_decode(png_bytes(rgba)), rgba)
+def test_palette_png_round_trips_through_pillow(rng):
+    index = rng.integers(0, 11, size=(7, 13), dtype=np.uint8)  # 0: transparent, 1..10: the table's colours
+    rgba = np.zeros((7, 13, 4), np.uint8)
+    rgba[index > 0, :3], rgba[index > 0, 3] = VIRIDIS[:10][index[index > 0] - 1], 255
+    assert np.array_equal(_decode(png_palette_bytes(index, VIRIDIS[:10])), rgba)
 
 
 def test_colour_map_spans_the_scale_and_leaves_nan_transparent():
@@ -42,7 +44,9 @@ def test_data_uri_decodes_to_the_colour_map(rng):
     assert np.array_equal(_decode(base64.b64decode(uri.split(",", 1)[1])), colour_map(z))
     assert len(uri) < 0.2 * len(str(z.tolist()))  # what the page receives, against a Heatmap's JSON
     dense = rng.random((120, 400))  # fc1 of LeNet-5, unpruned: the palette PNG is much smaller than RGBA's
-    rgba_uri = "data:image/png;base64," + base64.b64encode(png_bytes(colour_map(dense))).decode("ascii")
+    as_rgba = io.BytesIO()
+    Image.fromarray(colour_map(dense), "RGBA").save(as_rgba, "PNG", compress_level=6)
+    rgba_uri = "data:image/png;base64," + base64.b64encode(as_rgba.getvalue()).decode("ascii")
     assert len(png_data_uri(dense)) < 0.6 * len(rgba_uri)
     assert np.array_equal(_decode(base64.b64decode(png_data_uri(dense).split(",", 1)[1])), colour_map(dense))
 
@@ -54,7 +58,7 @@ def test_palette_png_refuses_bad_indices():
         png_palette_bytes(np.zeros((0, 3), np.uint8))
 
 
-@pytest.mark.parametrize("shape", [(0, 3, 4), (3, 3), (2, 2, 3)])
-def test_png_refuses_what_is_not_an_rgba_image(shape):
+@pytest.mark.parametrize("shape", [(0, 3), (3, 3, 4), (5,)])
+def test_palette_png_refuses_what_is_not_an_index_image(shape):
     with pytest.raises(ValueError, match="Received: shape"):
-        png_bytes(np.zeros(shape, np.uint8))
+        png_palette_bytes(np.zeros(shape, np.uint8))

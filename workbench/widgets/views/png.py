@@ -49,23 +49,9 @@ def colour_map(z: np.ndarray, table: np.ndarray = VIRIDIS) -> np.ndarray:
     return palette[colour_indices(z, len(table))]
 
 
-def png_bytes(rgba: np.ndarray) -> bytes:
-    """An RGBA uint8 image (rows, cols, 4) as PNG bytes (8-bit colour with alpha, no filtering)."""
-    rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
-    if rgba.ndim != 3 or rgba.shape[2] != 4 or not rgba.shape[0] or not rgba.shape[1]:
-        raise ValueError(f"png_bytes takes a non-empty (rows, cols, 4) array. Received: shape {rgba.shape}")
-    rows, cols = rgba.shape[:2]
-    scanlines = np.zeros((rows, 1 + 4 * cols), dtype=np.uint8)  # each row: filter type 0, then its pixels
-    scanlines[:, 1:] = rgba.reshape(rows, -1)
-
-    header = struct.pack(">IIBBBBB", cols, rows, 8, 6, 0, 0, 0)  # 8 bits per channel, RGBA
-    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)) + _chunk(
-        b"IEND", b"")
-
-
 def png_palette_bytes(index: np.ndarray, table: np.ndarray = VIRIDIS) -> bytes:
-    """A palette PNG: ``index`` (rows, cols) uint8 into [transparent, *table] (8 bits per pixel, a quarter of
-    RGBA's bytes before compression; the browser decodes both alike)."""
+    """A palette PNG: ``index`` (rows, cols) uint8 into [transparent, *table] (8 bits per pixel, no filtering: a
+    quarter of an RGBA PNG's bytes before compression; the browser decodes both alike)."""
     index = np.ascontiguousarray(index, dtype=np.uint8)
     if index.ndim != 2 or not index.size:
         raise ValueError(f"png_palette_bytes takes a non-empty (rows, cols) array. Received: shape {index.shape}")
