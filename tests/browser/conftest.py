@@ -60,14 +60,20 @@ def stop_server(proc) -> None:
 
 
 @pytest.fixture(scope="session")
-def voila(tmp_path_factory):
+def voila_server(tmp_path_factory):
+    """(base URL, log path) of the Studio's server; the log also holds its kernels' output."""
     if not os.path.exists(CHROMIUM):
         pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium).")
     # As `make app` serves: a pre-heated kernel waits for the next page (each test opens a Studio of its own).
-    base, proc, _ = start_server(tmp_path_factory.mktemp("voila"), "--max_sessions=0", "--preheat_kernel=True",
-                                 "--pool_size=1")
-    yield base
+    base, proc, log = start_server(tmp_path_factory.mktemp("voila"), "--max_sessions=0", "--preheat_kernel=True",
+                                   "--pool_size=1")
+    yield base, log
     stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def voila(voila_server):
+    return voila_server[0]
 
 
 @pytest.fixture(scope="session")

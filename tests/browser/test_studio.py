@@ -56,7 +56,7 @@ def _status(page) -> str:
     return page.locator(".widget-html-content b").all_inner_texts()
 
 
-def test_open_and_move_a_sparsity_slider(page, voila):
+def test_open_and_move_a_sparsity_slider(page, voila, voila_server):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     _open(page, voila)
@@ -77,6 +77,10 @@ def test_open_and_move_a_sparsity_slider(page, voila):
         ".map(f => performance.getEntriesByType('resource').find(f)).map((e, i) => i ? e.responseEnd : e.startTime)")
     assert bundle_start < voila_end
     assert not [e for e in errors if "anywidget" in e], errors
+    # nothing the page sent went to a widget the kernel had closed, and no message was lost to NaN (both are
+    # logged by the kernel, whose output the server's log holds)
+    log = voila_server[1].read_text()
+    assert "No such comm" not in log and "not JSON compliant" not in log, log[-3000:]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "studio_pruning.png"))
 
