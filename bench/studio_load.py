@@ -94,8 +94,9 @@ async def open_studio(browser, base: str, timeout_s: float):
         await page.wait_for_selector(f".widget-slider:has(label:text-is('{LAYER}')) .noUi-handle")
         load_s = time.perf_counter() - started
     except Exception as exc:  # noqa: BLE001 (a page that never drew counts as lost)
-        return {"context": context, "page": page, "load_s": None, "errors": errors + [f"{type(exc).__name__}"],
-                "not_drawn": list(VIEWS)}
+        return {"context": context, "page": page, "load_s": None, "errors": errors,
+                "not_drawn": list(VIEWS), "failure": f"{type(exc).__name__}: {exc}"[:500],
+                "waited_s": time.perf_counter() - started}
     not_drawn = []  # views whose plot never appeared on this page (a move cannot change what is not there)
     for view in VIEWS:
         try:
@@ -172,7 +173,10 @@ async def one_load(base: str, server_pid: int, n: int, moves: int) -> dict:
             "per_session": [{"load_s": s["load_s"], "all_drawn_s": s.get("all_drawn_s"), "not_drawn": s["not_drawn"],
                              "missed_by_view": r["missed_by_view"] if isinstance(r, dict) else None,
                              "error": None if isinstance(r, dict) else f"{type(r).__name__}: {r}"[:300]}
-                            for s, r in zip(drawn, runs)]}
+                            for s, r in zip(drawn, runs)],
+            # visitors whose Studio never drew: what the browser reported, and after how long
+            "undrawn": [{"failure": s["failure"], "waited_s": s["waited_s"], "page_errors": s["errors"][:5]}
+                        for s in sessions if s["load_s"] is None]}
 
 
 def main() -> None:
