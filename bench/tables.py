@@ -256,8 +256,7 @@ def studio_load_lines(result: dict | None) -> list[str]:
                      f"| {row.get('anywidget_errors', '—')} |")
     return lines + ["", "A figure's model that is not ready 2 s after it reaches the page is refused by anywidget; since "
                         "this workbench's figures take the kernel's messages anyway once drawn (assets.py), a refusal "
-                        "costs nothing when every move still changed every view (before that fix, on 2026-11-30, 5 "
-                        "visitors had 15 refusals and 2 of 4 drawn Studios never redrew their plots)."]
+                        "costs nothing when every move still changed every view."]
 
 
 def load_train_speed() -> list[dict]:

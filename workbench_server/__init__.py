@@ -11,8 +11,8 @@
 - **No CDN**: the ``workbench`` template is Voila's lab template without its Font Awesome links (the Voila
   bundle already carries the icons).
 - **plotly loads as the page opens**: the template starts importing plotly's widget code in the page's head, so
-  the Studio's figures find it ready within anywidget's 2-second limit even when a class opens its pages at once
-  (past the limit a figure never changes again; workbench/widgets/assets.py).
+  the Studio's figures seldom miss anywidget's 2-second limit when a class opens its pages at once; those that
+  still do are rescued by the figures' loader (workbench/widgets/assets.py).
 
 It imports Voila, tornado and psutil only, never TensorFlow or the workbench: the server process stays small
 and every kernel pays for its own imports.
