@@ -71,5 +71,17 @@ ROWS["lenet5-mnist-structured"] = {
               "layer_sparsity": {"conv1": 0.5, "conv2": 0.88, "fc1": 0.95, "fc2": 0.6}},
 }
 
+# MobileNet v1 at width 0.25 (#12): 221k parameters (884 KB as float32), the size that fits a microcontroller's
+# flash once compressed. Same data, baseline rules and recipe as mobilenet-fashion, so the two rows show what the
+# width costs; its thin early pointwise layers are pruned less.
+ROWS["mobilenet025-fashion"] = {
+    **ROWS["mobilenet-fashion"],
+    "model_kwargs": {"alpha": 0.25, "image_size": 32},
+    "prune": {**ROWS["mobilenet-fashion"]["prune"], "sparsity": 0.7,
+              "layer_sparsity": {"conv_pw_1": 0.3, "conv_pw_2": 0.4, "conv_pw_3": 0.5, "conv_pw_4": 0.5,
+                                 "conv_pw_5": 0.6}},
+    "goal": {"ratio": 10.0, "max_loss_points": 1.0, "min_baseline": 0.75},
+}
+
 if __name__ == "__main__":
     print(" ".join(ROWS))

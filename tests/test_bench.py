@@ -29,7 +29,7 @@ def _load(name):
 def test_rows_are_valid_configs():
     rows = _load("rows")
     assert set(rows.ROWS) == {"lenet5-mnist", "lenet5-fashion", "mobilenet-fashion", "lenet5-mnist-kmeans16",
-                              "lenet5-mnist-int4-kmeans8", "lenet5-mnist-structured"}
+                              "lenet5-mnist-int4-kmeans8", "lenet5-mnist-structured", "mobilenet025-fashion"}
     assert len(rows.SEEDS) >= 3
     assert rows.ROWS["lenet5-mnist-kmeans16"]["prune"] == rows.ROWS["lenet5-mnist"]["prune"]  # ablations: quant only
     structured = rows.ROWS["lenet5-mnist-structured"]
