@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from browser_latency import CHROMIUM, RESULTS, VIEWS, WATCH, start_server, stats  # noqa: E402
 
 LAYER = "fc1"
+PROBLEMS = ("[W ", "[E ", "WARNING", "ERROR", "Traceback", "Exception", "Error:")
 GIB = 1024 ** 3
 # --pool_size=1 keeps one pre-heated kernel ready per notebook that the server serves (the Studio and the paper app)
 POOLED = len(list((pathlib.Path(__file__).resolve().parents[1] / "apps").glob("*.ipynb")))
@@ -94,9 +95,13 @@ async def open_studio(browser, base: str, timeout_s: float):
         await page.wait_for_selector(f".widget-slider:has(label:text-is('{LAYER}')) .noUi-handle")
         load_s = time.perf_counter() - started
     except Exception as exc:  # noqa: BLE001 (a page that never drew counts as lost)
+        try:  # what the visitor saw instead: Voila's progress text, an error page, or nothing
+            seen = await page.evaluate("(document.body?.innerText ?? '').trim().slice(0, 300)", timeout=5_000)
+        except Exception as inner:  # noqa: BLE001
+            seen = f"(page unreadable: {type(inner).__name__})"
         return {"context": context, "page": page, "load_s": None, "errors": errors,
                 "not_drawn": list(VIEWS), "failure": f"{type(exc).__name__}: {exc}"[:500],
-                "waited_s": time.perf_counter() - started}
+                "waited_s": time.perf_counter() - started, "page_text": seen}
     not_drawn = []  # views whose plot never appeared on this page (a move cannot change what is not there)
     for view in VIEWS:
         try:
@@ -175,8 +180,8 @@ async def one_load(base: str, server_pid: int, n: int, moves: int) -> dict:
                              "error": None if isinstance(r, dict) else f"{type(r).__name__}: {r}"[:300]}
                             for s, r in zip(drawn, runs)],
             # visitors whose Studio never drew: what the browser reported, and after how long
-            "undrawn": [{"failure": s["failure"], "waited_s": s["waited_s"], "page_errors": s["errors"][:5]}
-                        for s in sessions if s["load_s"] is None]}
+            "undrawn": [{"failure": s["failure"], "waited_s": s["waited_s"], "page_errors": s["errors"][:5],
+                         "page_text": s["page_text"]} for s in sessions if s["load_s"] is None]}
 
 
 def main() -> None:
@@ -196,6 +201,10 @@ def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait(30)
+            # the server's (and its kernels') warnings and errors, kept when a Studio never drew
+            log = (pathlib.Path(cache) / "server.log").read_text(errors="replace").splitlines()
+            problems = [line[:300] for line in log if any(w in line for w in PROBLEMS)]
+            row["server_problems"] = {"count": len(problems), "first": problems[:20]} if row["undrawn"] else None
         row["time"] = time.strftime("%Y-%m-%d %H:%M")
         rows[n] = row
         lat = row["latency"].get("kernel-heatmap", {})

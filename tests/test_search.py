@@ -133,6 +133,22 @@ def test_a_search_whose_trials_all_stop_early_lets_the_next_one_finish():
     assert not starving(records)
 
 
+def test_the_summary_says_when_the_budget_is_within_the_validation_noise():
+    import pandas as pd
+
+    from workbench.search.report import SearchReport
+    from workbench.stats import resolution
+
+    def summary(max_loss):
+        noise = {**resolution(0.98875, 800)}
+        noise["max_loss_within_noise"] = max_loss < noise["se_points"]
+        return SearchReport(trials=pd.DataFrame(), pareto=pd.DataFrame(), pick=None, baseline={},
+                            settings={"max_loss": max_loss, "validation_noise": noise}, counts={}).summary()
+
+    assert "below the validation split's standard error (±0.37 points on 800 images)" in summary(0.3)
+    assert "standard error" not in summary(1.0)
+
+
 def test_resume_marks_running_trials_failed_and_runs_them_again(tmp_path):
     journal = str(tmp_path / "j.log")
     study, _ = open_study(journal, "s", 0, resume=False)
@@ -192,6 +208,10 @@ def test_a_tiny_search_finishes_with_a_non_dominated_front(tiny_search):
     csv = (out / "pareto.csv").read_text().splitlines()
     assert len(csv) == len(front) + 1 and csv[0].startswith("trial,state,gzip_bytes")
     assert json.loads((out / "search_report.json").read_text())["counts"]["total"] == 5
+    noise = report.settings["validation_noise"]  # 300 validation images resolve the 3-point budget
+    assert noise["images"] == 300 and not noise["max_loss_within_noise"] and "Note:" not in report.summary()
+    assert noise["se_points"] == pytest.approx(100 * (report.baseline["validation"]
+                                                      * (1 - report.baseline["validation"]) / 300) ** 0.5)
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from workbench.stats import mcnemar_exact, spread, wilson_interval
+from workbench.stats import mcnemar_exact, resolution, spread, wilson_interval
 
 
 @pytest.mark.parametrize("b, c", [(0, 0), (3, 3), (1, 9), (12, 40), (40, 12), (0, 25)])
@@ -32,3 +32,14 @@ def test_spread_matches_the_statistics_module():
     assert spread([2])["std"] == 0.0
     with pytest.raises(ValueError, match="Received: an empty sequence"):
         spread([])
+
+
+def test_resolution_is_one_image_and_the_binomial_standard_error_in_points():
+    r = resolution(0.98875, 800)  # LeNet-5's validation accuracy on the bundled MNIST sample's 800 images
+    assert r["images"] == 800 and r["one_image_points"] == pytest.approx(0.125)
+    assert r["se_points"] == pytest.approx(100 * statistics.pstdev([1] * 791 + [0] * 9) / math.sqrt(800))
+    assert r["se_points"] > 0.3  # so a 0.3-point budget there is within the noise
+    assert resolution(1.0, 50)["se_points"] == 0.0
+    for images, accuracy in ((0, 0.5), (10, 1.5), (10, -0.1)):
+        with pytest.raises(ValueError, match="Received"):
+            resolution(accuracy, images)

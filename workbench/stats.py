@@ -68,3 +68,13 @@ def spread(values) -> dict:
         raise ValueError("spread() needs at least one value. Received: an empty sequence")
     return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
             "min": min(values), "max": max(values), "values": values}
+
+
+def resolution(accuracy: float, images: int) -> dict:
+    """How finely a split of ``images`` resolves an accuracy near ``accuracy``, in percentage points: one image,
+    and the binomial standard error. A loss budget below the standard error is within the split's noise."""
+    if images <= 0 or not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"resolution() needs images > 0 and an accuracy in [0, 1]. Received: images={images!r}, "
+                         f"accuracy={accuracy!r}")
+    return {"images": int(images), "one_image_points": 100.0 / images,
+            "se_points": 100.0 * math.sqrt(accuracy * (1.0 - accuracy) / images)}

@@ -14,6 +14,7 @@ from workbench.config import TrainConfig
 from workbench.errors import ConfigError
 from workbench.io import check_output_dir
 from workbench.nn.forward import layer_kind
+from workbench.stats import resolution
 from workbench.search import engine, report as reports
 from workbench.search.outputs import write_search_outputs
 from workbench.search.space import SearchSpace, warm_start_sparsities
@@ -104,6 +105,11 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
     if run.stopped:
         raise InterruptedError("The search was stopped while its baseline trained; nothing was written.")
     base_val = run.validation["baseline"]
+    noise = resolution(base_val, len(run.data.y_val))
+    noise["max_loss_within_noise"] = max_loss < noise["se_points"]
+    if noise["max_loss_within_noise"]:
+        status(f"note: max_loss {max_loss:g} points is below the validation split's standard error "
+               f"(±{noise['se_points']:.2f} points on {noise['images']:,} images): which trials pass is partly luck")
     prunable = [layer.name for layer in run.baseline.layers if layer_kind(layer)]
     layers = space.searched_layers(prunable)
     with tempfile.TemporaryDirectory() as tmp:
@@ -214,6 +220,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         settings={"max_loss": max_loss, "trials": trials, "minutes": minutes, "workers": slots,
                   "scheduler": scheduler or "embedded LocalCluster (127.0.0.1)", "seed": seed,
                   "final_seeds": list(final_seeds), "warm_start": warm_start, "layers": layers,
+                  "validation_noise": noise,
                   "space": space.get_config(), "storage": str(storage) if storage else "in memory",
                   "resumed": bool(resume and not fresh), "retried_after_resume": retried,
                   "sampler": "TPE (multivariate, seeded) with the budget as a constraint",

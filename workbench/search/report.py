@@ -137,8 +137,13 @@ class SearchReport:
         c = self.counts
         head = (f"{c.get('complete', 0)} trials finished, {c.get('pruned', 0)} stopped early, "
                 f"{c.get('fail', 0)} failed; {len(self.pareto)} on the Pareto front.")
+        noise = self.settings.get("validation_noise") or {}
+        caveat = (f" Note: the budget of {self.settings['max_loss']:g} points is below the validation split's standard "
+                  f"error (±{noise['se_points']:.2f} points on {noise['images']:,} images), so which trials pass it "
+                  f"is partly luck; a larger validation split resolves finer budgets."
+                  if noise.get("max_loss_within_noise") else "")
         if self.pick is None:
-            return head + f" No trial kept validation accuracy within {self.settings['max_loss']} points."
+            return head + f" No trial kept validation accuracy within {self.settings['max_loss']} points." + caveat
         p = self.pick
         text = (f"{head} Pick: trial {p['trial']}, {p['gzip_bytes']:,} bytes gzipped ({p['ratio']:.1f}x), "
                 f"validation loss {p['loss_points']:+.2f} points.")
@@ -148,7 +153,7 @@ class SearchReport:
                      f"{final['int8']['std']:.2%}, {final['delta_points']['mean']:+.2f} ± "
                      f"{final['delta_points']['std']:.2f} points against the baseline, "
                      f"{final['ratio']['mean']:.1f}x.")
-        return text
+        return text + caveat
 
 
 def count_states(trials: pd.DataFrame, study) -> dict:
