@@ -59,6 +59,13 @@ def test_defaults_and_a_negative_cap_is_refused(tmp_path):
     out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
                          timeout=120, check=True, env=env)
     assert out.stdout.split() == ["127.0.0.1", "workbench", "300", "False", "20", "20", "0"]  # kernels: no echo
+    # the executor Voila builds for each page (as voila.notebook_renderer does) waits for late outputs
+    code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}]); "
+            "import nbformat; from voila.execute import VoilaExecutor; "
+            "print(VoilaExecutor(nbformat.v4.new_notebook(), config=s.config).iopub_timeout)")
+    out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert int(out.stdout.strip()) >= 30
     code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}]); "
             "print(s.config.VoilaConfiguration.resources['workbench']['plotly_module'])")
     out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,

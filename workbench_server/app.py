@@ -22,6 +22,10 @@ DEFAULTS = {
     "VoilaConfiguration": {"template": "workbench"},
     # A kernel whose page is gone (no connection) and idle for 5 minutes is shut down; checked every minute.
     "MappingKernelManager": {"cull_interval": 60, "cull_idle_timeout": 300, "cull_connected": False},
+    # nbclient stops reading a cell's outputs 4 s after the kernel's reply; when a class opens the Studio at once,
+    # a busy kernel's outputs (the Studio's widgets) come later than that, and Voila sent the page without them:
+    # a page that never drew ("Timeout waiting for IOPub output" in the log). A cell's outputs may take 60 s.
+    "VoilaExecutor": {"iopub_timeout": 60},
 }
 
 # workbench.widgets.assets.FOLDER; importing that package would load TensorFlow into the server.
