@@ -61,7 +61,8 @@ def run_auto_row(name: str, minutes: float | None = None, limit: int = 0, out_di
     result = {"row": name, "spec": spec, "dataset": data.summary(), "limit": limit,
               # A shorter budget is within the row's cap; fewer training images change the row.
               "reduced": bool((minutes and minutes > spec["budget_minutes"]) or (limit and limit != spec.get("limit", 0))),
-              "budget_minutes": budget, "seconds_total": seconds, "search": report.to_dict(),
+              "budget_minutes": budget, "seconds_total": seconds, "budget_kept": seconds <= budget * 60,
+              "search": report.to_dict(),
               "trials_per_hour": 3600.0 * report.counts["total"] / max(1e-9, report.seconds.get("search", 0.0)),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "rules": "v2", "commit": _commit()}
     pick = report.pick

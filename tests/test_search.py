@@ -133,6 +133,14 @@ def test_a_search_whose_trials_all_stop_early_lets_the_next_one_finish():
     assert not starving(records)
 
 
+def test_the_time_budget_counts_from_the_call():
+    from workbench.search.api import trials_deadline
+
+    assert trials_deadline(60, spent_s=21 * 60, now=1000.0) == 1000.0 + 39 * 60  # a 21-minute baseline
+    assert trials_deadline(10, spent_s=15 * 60, now=1000.0) == 1000.0  # spent already: no trial starts
+    assert trials_deadline(None, spent_s=5.0) is None
+
+
 def test_the_summary_says_when_the_budget_is_within_the_validation_noise():
     import pandas as pd
 

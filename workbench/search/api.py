@@ -57,7 +57,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             trained keras.Model (used as the baseline).
         dataset: a dataset name (workers load it themselves, offline first) or a Dataset (sent once).
         max_loss: the validation accuracy loss allowed against the baseline, in percentage points.
-        trials, minutes: the budget (either or both); no trial starts after ``minutes``.
+        trials, minutes: the budget (either or both); no trial starts later than ``minutes`` after this call
+            (the baseline's training and the sensitivity scan count; the running trials and the pick's final
+            seeds then finish).
         workers: Dask worker processes of the embedded LocalCluster (default: one per core).
         scheduler: an existing Dask scheduler's address (default ``$DASK_SCHEDULER_ADDRESS``); trusted
             clusters only (Dask runs pickled tasks).
@@ -177,7 +179,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                 on_trial(number, record, frame)
 
         status("searching")
-        deadline = time.monotonic() + minutes * 60 if minutes else None
+        deadline = trials_deadline(minutes, time.perf_counter() - started)
         t0 = time.perf_counter()
         outcome = engine.run_trials(study, submit, trials, deadline, slots, base_val, max_loss,
                                     on_record=on_record, stop=stop)
@@ -233,6 +235,14 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
     if out is not None:
         write_search_outputs(out, result, journal)
     return result
+
+
+def trials_deadline(minutes: float | None, spent_s: float, now: float | None = None) -> float | None:
+    """The ``time.monotonic()`` after which no trial starts: ``minutes`` count from the call, so the ``spent_s``
+    seconds of baseline training and sensitivity scan are taken off (None: no time budget)."""
+    if not minutes:
+        return None
+    return (time.monotonic() if now is None else now) + max(0.0, minutes * 60.0 - spent_s)
 
 
 STARVED_AFTER = 5  # stopped-early trials in a row after which the next one runs to its end
