@@ -27,14 +27,21 @@ def auto_lines(auto: dict, hand: dict) -> list[str]:
         other = hand.get(spec["hand_row"])
         other_text = (f"{other['summary']['delta_points']['mean']:+.2f} ± {other['summary']['delta_points']['std']:.2f}, "
                       f"{other['summary']['ratio']['mean']:.1f}×" if other else "not run")
-        budget = f"{r['budget_minutes']:.0f} min" + (" (reduced)" if r.get("reduced") else "")
+        budget = (f"{r['budget_minutes']:.0f} min" + (" (reduced)" if r.get("reduced") else "")
+                  + f", took {r['seconds_total'] / 60:.0f}" + (" (over)" if r["seconds_total"] > 60 * r["budget_minutes"]
+                                                              else ""))
+        noise = s["settings"].get("validation_noise")
+        noise_text = (f" (baseline's SE ±{noise['se_points']:.2f} on {noise['images']:,} images"
+                      + (": the budget is within the noise)" if noise["max_loss_within_noise"] else ")")
+                      if noise else "")
         goal = f"≥{spec['goal']['ratio']:.0f}× at ≥−{spec['goal']['max_loss_points']} {'✓' if r['goal_met'] else '✗'}"
         if pick and pick.get("test"):
             t = pick["test"]
-            pick_text = (f"{pick['loss_points']:+.2f} | {t['delta_points']['mean']:+.2f} ± {t['delta_points']['std']:.2f} "
+            pick_text = (f"{pick['loss_points']:+.2f}{noise_text} | {t['delta_points']['mean']:+.2f} ± "
+                         f"{t['delta_points']['std']:.2f} "
                          f"| **{t['ratio']['mean']:.1f}×**")
         else:
-            pick_text = "no trial within the budget | – | –"
+            pick_text = f"no trial within the budget{noise_text} | – | –"
         lines.append(f"| {name} | {budget}, {s['settings']['workers']} workers | {c['complete']} / {c['pruned']} / "
                      f"{c['fail']} | {r['trials_per_hour']:.0f} | {pick_text} | {other_text} | {goal} |")
     return lines

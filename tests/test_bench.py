@@ -76,6 +76,26 @@ def test_summary_and_tables_are_computed_from_the_runs():
     assert "not judged yet (3 of 5 seeds)" in line and "✓" not in line and "3 of 5 (so far)" in line
 
 
+def test_auto_rows_say_how_long_they_took_and_how_fine_their_validation_is():
+    search_tables = _load("search_tables")
+    spec = {"hand_row": "lenet5-mnist", "goal": {"ratio": 64.0, "max_loss_points": 0.3}}
+    noise = {"images": 800, "one_image_points": 0.125, "se_points": 0.373, "max_loss_within_noise": True}
+    pick = {"loss_points": -0.25, "test": {"delta_points": {"mean": -0.4, "std": 0.1}, "ratio": {"mean": 70.2}}}
+    row = {"spec": spec, "budget_minutes": 60, "seconds_total": 61.5 * 60, "goal_met": False, "trials_per_hour": 90.0,
+           "search": {"counts": {"complete": 20, "pruned": 60, "fail": 0}, "pick": pick,
+                      "settings": {"workers": 2, "validation_noise": noise}}}
+    line = search_tables.auto_lines({"auto-lenet5-mnist": row}, {})[2]
+    assert "60 min, took 62 (over), 2 workers" in line and "20 / 60 / 0" in line
+    assert "-0.25 (baseline's SE ±0.37 on 800 images: the budget is within the noise)" in line
+    assert "**70.2×**" in line and "✗" in line
+    row = {**row, "seconds_total": 55 * 60, "search": {**row["search"], "pick": None,
+                                                      "settings": {"workers": 2, "validation_noise": {
+                                                          **noise, "max_loss_within_noise": False}}}}
+    line = search_tables.auto_lines({"auto-lenet5-mnist": row}, {})[2]
+    assert "took 55," in line and "(over)" not in line
+    assert "no trial within the budget (baseline's SE ±0.37 on 800 images) | – | –" in line
+
+
 def test_seeds_run_in_separate_processes_merge_into_one_row():
     merge = _load("merge").merge
     tables = _load("tables")
