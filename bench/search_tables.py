@@ -27,9 +27,9 @@ def auto_lines(auto: dict, hand: dict) -> list[str]:
         other = hand.get(spec["hand_row"])
         other_text = (f"{other['summary']['delta_points']['mean']:+.2f} ± {other['summary']['delta_points']['std']:.2f}, "
                       f"{other['summary']['ratio']['mean']:.1f}×" if other else "not run")
+        over = r["seconds_total"] > 60 * r["budget_minutes"]
         budget = (f"{r['budget_minutes']:.0f} min" + (" (reduced)" if r.get("reduced") else "")
-                  + f", took {r['seconds_total'] / 60:.0f}" + (" (over)" if r["seconds_total"] > 60 * r["budget_minutes"]
-                                                              else ""))
+                  + f", took {r['seconds_total'] / 60:.0f}" + (" (over)" if over else ""))
         noise = s["settings"].get("validation_noise")
         noise_text = (f" (baseline's SE ±{noise['se_points']:.2f} on {noise['images']:,} images"
                       + (": the budget is within the noise)" if noise["max_loss_within_noise"] else ")")
