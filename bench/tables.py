@@ -243,14 +243,17 @@ def studio_load_lines(result: dict | None) -> list[str]:
         return []
     lines = ["", f"Studio capacity (bench/studio_load.py: N Chromium visitors at once on one server, each moving "
                  f"{result['layer']}'s sparsity slider {result['moves_per_session']} times; {result['machine']}):", "",
-             "| visitors | Studios drawn | moves with every view changed | p50 / p95 worst view (s) | kernel RSS "
-             "median (GiB) | server total RSS peak (GiB) | kernels left after the tabs closed (pre-heated pool) | "
-             "figures anywidget refused at load |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| visitors | Studios drawn | time to draw, p50 / max (s) | moves with every view changed "
+             "| p50 / p95 worst view (s) | kernel RSS median (GiB) | server total RSS peak (GiB) "
+             "| kernels left after the tabs closed (pre-heated pool) | figures anywidget refused at load |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
         views = row["latency"].values()
         p50 = max((v["p50_s"] for v in views), default=float("nan"))
-        lines.append(f"| {row['sessions']} | {row['drawn']}/{row['sessions']} | {row['moves_complete']}/{row['moves']} "
+        load = row.get("load_s") or {}
+        load_text = f"{load['p50_s']:.0f} / {load['max_s']:.0f}" if load else "—"
+        lines.append(f"| {row['sessions']} | {row['drawn']}/{row['sessions']} | {load_text} "
+                     f"| {row['moves_complete']}/{row['moves']} "
                      f"| {p50:.2f} / {row['worst_p95_s'] or float('nan'):.2f} | {row['kernel_rss_gib']['median']:.2f} "
                      f"| {row['peak_total_rss_gib']:.1f} | {row['kernels_left']} ({row['pool']}) "
                      f"| {row.get('anywidget_errors', '—')} |")
