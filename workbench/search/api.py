@@ -14,11 +14,11 @@ from workbench.config import TrainConfig
 from workbench.errors import ConfigError
 from workbench.io import check_output_dir
 from workbench.nn.forward import layer_kind
-from workbench.stats import resolution
 from workbench.search import engine, report as reports
 from workbench.search.outputs import write_search_outputs
 from workbench.search.space import SearchSpace, warm_start_sparsities
 from workbench.search.trial import recovery_table, run_job, scan_layer
+from workbench.stats import resolution
 
 WARM_START = ((0.5, 8), (1.0, 6), (2.0, 4))  # (tolerated drop per layer in points, weight bits) per enqueued trial
 SCAN_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99)
@@ -110,8 +110,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
     noise = resolution(base_val, len(run.data.y_val))
     noise["max_loss_within_noise"] = max_loss < noise["se_points"]
     if noise["max_loss_within_noise"]:
-        status(f"note: max_loss {max_loss:g} points is below the validation split's standard error "
-               f"(±{noise['se_points']:.2f} points on {noise['images']:,} images): which trials pass is partly luck")
+        status("note: " + reports.noise_note(max_loss, noise))
     prunable = [layer.name for layer in run.baseline.layers if layer_kind(layer)]
     layers = space.searched_layers(prunable)
     with tempfile.TemporaryDirectory() as tmp:

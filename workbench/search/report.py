@@ -137,11 +137,8 @@ class SearchReport:
         c = self.counts
         head = (f"{c.get('complete', 0)} trials finished, {c.get('pruned', 0)} stopped early, "
                 f"{c.get('fail', 0)} failed; {len(self.pareto)} on the Pareto front.")
-        noise = self.settings.get("validation_noise") or {}
-        caveat = (f" Note: the budget of {self.settings['max_loss']:g} points is below the validation split's standard "
-                  f"error (±{noise['se_points']:.2f} points on {noise['images']:,} images), so which trials pass it "
-                  f"is partly luck; a larger validation split resolves finer budgets."
-                  if noise.get("max_loss_within_noise") else "")
+        caveat = noise_note(self.settings["max_loss"], self.settings.get("validation_noise"))
+        caveat = f" Note: {caveat}" if caveat else ""
         if self.pick is None:
             return head + f" No trial kept validation accuracy within {self.settings['max_loss']} points." + caveat
         p = self.pick
@@ -154,6 +151,15 @@ class SearchReport:
                      f"{final['delta_points']['std']:.2f} points against the baseline, "
                      f"{final['ratio']['mean']:.1f}x.")
         return text + caveat
+
+
+def noise_note(max_loss: float, noise: dict | None) -> str:
+    """Words for a budget finer than the validation split resolves (``stats.resolution``), or ""."""
+    if not noise or not noise.get("max_loss_within_noise"):
+        return ""
+    return (f"the budget of {max_loss:g} points is below the validation split's standard error "
+            f"(±{noise['se_points']:.2f} points on {noise['images']:,} images), so which trials pass it is partly "
+            f"luck; a larger validation split resolves finer budgets.")
 
 
 def count_states(trials: pd.DataFrame, study) -> dict:
