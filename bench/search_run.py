@@ -19,6 +19,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from search_rows import AUTO_ROWS  # noqa: E402
+from shared_baseline import shared_baseline  # noqa: E402
 from tables import RESULTS, write_all  # noqa: E402
 
 import workbench as wb  # noqa: E402
@@ -47,11 +48,13 @@ def run_auto_row(name: str, minutes: float | None = None, limit: int = 0, out_di
     limit = limit or spec.get("limit", 0)
     if limit:
         data = data.subset(train=limit)
-    started = time.perf_counter()
-    report = wb.search(spec["model"], data, max_loss=spec["max_loss"], trials=None,
+    model, baseline = shared_baseline(spec, data, seed=0)
+    print(f"  baseline: {'from the cache' if baseline['cached'] else 'trained'} ({baseline['file']}), "
+          f"{baseline['seconds']:.0f} s to train, validation {baseline['validation']:.2%}", flush=True)
+    started = time.perf_counter()  # the budget is the search's: scan, trials and the pick's test seeds
+    report = wb.search(model, data, max_loss=spec["max_loss"], trials=None,
                        minutes=max(1.0, budget - spec["reserve_minutes"]), workers=spec["workers"],
-                       space=SearchSpace(**spec["space"]), baseline=wb.TrainConfig(seed=0, **spec["baseline"]),
-                       final_seeds=(0, 1, 2), model_kwargs=spec["model_kwargs"], out_dir=out_dir,
+                       space=SearchSpace(**spec["space"]), final_seeds=(0, 1, 2), out_dir=out_dir,
                        on_trial=lambda n, rec, frame: print(
                            f"  trial {n}: {rec['state']}"
                            + (f", {rec['values'][0]:,} B, val {rec['values'][1]:.2%}" if rec.get("values") else "")
@@ -62,6 +65,7 @@ def run_auto_row(name: str, minutes: float | None = None, limit: int = 0, out_di
               # A shorter budget is within the row's cap; fewer training images change the row.
               "reduced": bool((minutes and minutes > spec["budget_minutes"]) or (limit and limit != spec.get("limit", 0))),
               "budget_minutes": budget, "seconds_total": seconds, "budget_kept": seconds <= budget * 60,
+              "baseline": baseline,
               "search": report.to_dict(),
               "trials_per_hour": 3600.0 * report.counts["total"] / max(1e-9, report.seconds.get("search", 0.0)),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "rules": "v2", "commit": _commit()}

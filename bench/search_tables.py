@@ -28,8 +28,11 @@ def auto_lines(auto: dict, hand: dict) -> list[str]:
         other_text = (f"{other['summary']['delta_points']['mean']:+.2f} ± {other['summary']['delta_points']['std']:.2f}, "
                       f"{other['summary']['ratio']['mean']:.1f}×" if other else "not run")
         over = r["seconds_total"] > 60 * r["budget_minutes"]
+        base = r.get("baseline")  # trained once before the search (older rows: inside it)
         budget = (f"{r['budget_minutes']:.0f} min" + (" (reduced)" if r.get("reduced") else "")
-                  + f", took {r['seconds_total'] / 60:.0f}" + (" (over)" if over else ""))
+                  + f", took {r['seconds_total'] / 60:.0f}" + (" (over)" if over else "")
+                  + (f" + baseline {base['seconds'] / 60:.0f} min, trained once"
+                     + (" (cached)" if base.get("cached") else "") if base else ", baseline included"))
         noise = s["settings"].get("validation_noise")
         noise_text = (f" (baseline's SE ±{noise['se_points']:.2f} on {noise['images']:,} images"
                       + (": the budget is within the noise)" if noise["max_loss_within_noise"] else ")")
@@ -110,7 +113,10 @@ def search_markdown(hand: dict) -> list[str]:
              "Each auto row searches per-layer sparsity and weight bits (plus activation bits, fine-tune epochs and "
              "learning rate) with Optuna on a local Dask cluster, judging trials on the validation split only, "
              "within a fixed wall-time budget; its pick is then fine-tuned, quantized and measured on the test "
-             "split over 3 seeds, from the same baseline (trained once, with the hand-tuned row's rules).", ""]
+             "split over 3 seeds, from the same baseline (trained once, with the hand-tuned row's rules, and kept "
+             "for the next run: bench/shared_baseline.py). The budget is the search's: sensitivity scan, trials "
+             "and the pick's test seeds; the baseline's training time is shown beside it (older rows counted it "
+             "inside the budget: \"baseline included\").", ""]
     if auto:
         lines += auto_lines(auto, hand) + ["", *pick_lines(auto)]
     else:

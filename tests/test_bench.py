@@ -85,14 +85,17 @@ def test_auto_rows_say_how_long_they_took_and_how_fine_their_validation_is():
            "search": {"counts": {"complete": 20, "pruned": 60, "fail": 0}, "pick": pick,
                       "settings": {"workers": 2, "validation_noise": noise}}}
     line = search_tables.auto_lines({"auto-lenet5-mnist": row}, {})[2]
-    assert "60 min, took 62 (over), 2 workers" in line and "20 / 60 / 0" in line
+    assert "60 min, took 62 (over), baseline included, 2 workers" in line and "20 / 60 / 0" in line
     assert "-0.25 (baseline's SE ±0.37 on 800 images: the budget is within the noise)" in line
     assert "**70.2×**" in line and "✗" in line
     row = {**row, "seconds_total": 55 * 60, "search": {**row["search"], "pick": None,
                                                       "settings": {"workers": 2, "validation_noise": {
                                                           **noise, "max_loss_within_noise": False}}}}
     line = search_tables.auto_lines({"auto-lenet5-mnist": row}, {})[2]
-    assert "took 55," in line and "(over)" not in line
+    assert "took 55, baseline included," in line and "(over)" not in line
+    row["baseline"] = {"seconds": 17.4 * 60, "cached": True}  # trained once, before the search's budget
+    line = search_tables.auto_lines({"auto-lenet5-mnist": row}, {})[2]
+    assert "took 55 + baseline 17 min, trained once (cached), 2 workers" in line
     assert "no trial within the budget (baseline's SE ±0.37 on 800 images) | – | –" in line
 
 

@@ -14,13 +14,14 @@ from workbench.config import TrainConfig
 from workbench.errors import ConfigError
 from workbench.io import check_output_dir
 from workbench.nn.forward import layer_kind
-from workbench.search import engine, report as reports
+from workbench.search import bracket, engine, report as reports
 from workbench.search.outputs import write_search_outputs
 from workbench.search.space import SearchSpace, warm_start_sparsities
 from workbench.search.trial import recovery_table, run_job, scan_layer
 from workbench.stats import resolution
 
-WARM_START = ((0.5, 8), (1.0, 6), (2.0, 4))  # (tolerated drop per layer in points, weight bits) per enqueued trial
+SAFE_START = 0.5  # points per layer (scan, no retraining), 8-bit: the first trial, a pick that almost surely keeps the budget
+BRACKET_BITS = 4  # weight bits of the bracketing trials (workbench.search.bracket)
 SCAN_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99)
 MAX_TRIALS = 100000
 
@@ -70,7 +71,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         baseline: how to train a zoo model's baseline (default: the pipeline's, to convergence).
         final_seeds: the pick is fine-tuned, quantized and measured on the test split once per seed (empty:
             not measured on test, as in the Studio, which works on the validation split).
-        warm_start: enqueue trials from a per-layer sensitivity scan (on validation) first.
+        warm_start: scan each layer's sensitivity (on validation), then start with a safe trial (8-bit, each
+            layer within 0.5 points in the scan) and bracketing trials along one knob, the scan loss each layer
+            may take (``workbench.search.bracket``), before TPE's own trials.
         resume: continue the study in ``out_dir``'s journal (or ``storage``): finished trials are kept and
             the ones a killed search left running run again.
         storage: an RDB URL (``sqlite:///…``, ``postgresql://…``) for a shared study.
@@ -141,12 +144,10 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             status("sensitivity scan (validation split)")
             futures = [client.submit(scan_layer, base_future, data_future, name, SCAN_SPARSITIES, pure=False)
                        for name in layers]
-            import pandas as pd
-
-            scan = pd.DataFrame([row for f in futures for row in f.result()])
-            for tolerance, bits in WARM_START:
-                sparsity = warm_start_sparsities(scan, tolerance)
-                study.enqueue_trial(space.params_for(sparsity, bits=bits), user_attrs={"warm_start": tolerance})
+            scan_rows = [row for f in futures for row in f.result()]
+            study.set_user_attr("scan", engine.json_ready(scan_rows))
+            study.enqueue_trial(space.params_for(warm_start_sparsities(_frame(scan_rows), SAFE_START), bits=8),
+                                user_attrs={"warm_start": SAFE_START})
         seconds["sensitivity"] = time.perf_counter() - t0
 
         summary = run.data.summary()
@@ -163,7 +164,32 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                     "keep_weights": keep_weights and split == "validation",
                     **{k: c.get_config() for k, c in configs.items()}}
 
+        scan = _frame(study.user_attrs["scan"]) if warm_start and study.user_attrs.get("scan") else None
+        brackets = {t.number: t.user_attrs["bracket"] for t in study.get_trials(deepcopy=False)
+                    if t.user_attrs.get("bracket") is not None}
+
+        def plan() -> None:
+            """Before each ask: enqueue the next bracketing trial, if the bracket is not settled yet."""
+            if scan is None or study.get_trials(deepcopy=False, states=(engine.TrialState.WAITING,)):
+                return
+            outcomes, running = [], []
+            for number, tolerance in brackets.items():
+                rec = records.get(number)
+                if rec is None:
+                    running.append(tolerance)
+                elif rec.get("state") == "complete":
+                    outcomes.append((tolerance, (base_val - rec["values"][1]) * 100.0 <= max_loss + 1e-9))
+                elif rec.get("state") == "pruned":
+                    outcomes.append((tolerance, False))
+            tolerance = bracket.next_tolerance(outcomes, running, len(brackets))
+            if tolerance is not None:
+                params = space.params_for(bracket.allocate(scan, tolerance), bits=BRACKET_BITS,
+                                          finetune_epochs=space.finetune_epochs[1])
+                study.enqueue_trial(params, user_attrs={"bracket": tolerance}, skip_if_exists=False)
+
         def submit(trial):
+            if trial.user_attrs.get("bracket") is not None:
+                brackets[trial.number] = trial.user_attrs["bracket"]
             params = space.sample(trial, layers)
             job = job_for(trial.number, params, job_seed=seed)
             return client.submit(run_job, job, base_future, data_future, pure=False,
@@ -181,7 +207,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         deadline = trials_deadline(minutes, time.perf_counter() - started)
         t0 = time.perf_counter()
         outcome = engine.run_trials(study, submit, trials, deadline, slots, base_val, max_loss,
-                                    on_record=on_record, stop=stop)
+                                    on_record=on_record, stop=stop, plan=plan)
         seconds["search"] = time.perf_counter() - t0
 
         trials_table = reports.trials_frame(study, base_val, max_loss)
@@ -234,6 +260,12 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
     if out is not None:
         write_search_outputs(out, result, journal)
     return result
+
+
+def _frame(rows: list):
+    import pandas as pd
+
+    return pd.DataFrame(rows)
 
 
 def trials_deadline(minutes: float | None, spent_s: float, now: float | None = None) -> float | None:

@@ -156,9 +156,10 @@ def json_ready(value):
 
 # -- the loop ------------------------------------------------------------------------------------------------
 def run_trials(study, submit, trials: int | None, deadline: float | None, slots: int, baseline_validation: float,
-               max_loss: float, on_record=None, stop=None) -> dict:
+               max_loss: float, on_record=None, stop=None, plan=None) -> dict:
     """Ask, submit and tell until ``trials`` have counted, ``deadline`` (time.monotonic) passes or ``stop``
-    is set. ``submit(trial) -> (future, params)``; ``on_record(trial_number, record)`` after each tell.
+    is set. ``submit(trial) -> (future, params)``; ``on_record(trial_number, record)`` after each tell;
+    ``plan()`` before each ask (it may enqueue the trial to ask for).
     Returns {'stopped': bool, 'timed_out': bool}."""
     from distributed.scheduler import KilledWorker
 
@@ -181,6 +182,8 @@ def run_trials(study, submit, trials: int | None, deadline: float | None, slots:
         return trials is None or used + len(inflight) < trials
 
     def launch() -> None:
+        if plan is not None:
+            plan()
         trial = study.ask()
         try:
             future = submit(trial)
