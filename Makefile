@@ -44,13 +44,15 @@ screenshots: setup
 # minutes, and past MAX_SESSIONS sessions (about 1 GB each) new visitors get a "server is full" page.
 APP_PORT ?= 8866
 MAX_SESSIONS ?= 20
+# Pre-heated Studio kernels (each has run the Studio, so a page draws at once; about 1 GB each, beside the sessions).
+STUDIO_POOL ?= 1
 app: $(STAMP)
 	@echo ""
 	@echo "  Compression Studio: http://127.0.0.1:$(APP_PORT)/voila/render/compression_studio.ipynb"
 	@echo "  (all apps: http://127.0.0.1:$(APP_PORT)/voila/tree)"
 	@echo ""
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m workbench_server apps/ --no-browser --port=$(APP_PORT) \
-		--preheat_kernel=True --pool_size=1 --max_sessions=$(MAX_SESSIONS)
+		--preheat_kernel=True --pool_size=1 --studio_pool=$(STUDIO_POOL) --max_sessions=$(MAX_SESSIONS)
 
 # Benchmarks: all rows, or one with `make bench ROW=lenet5-mnist` (auto-* rows run the automatic search, within
 # their wall-time budget); writes bench/results and bench/RESULTS.md. `make bench ROW=search-scaling` measures

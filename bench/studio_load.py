@@ -37,8 +37,9 @@ from browser_latency import CHROMIUM, RESULTS, VIEWS, WATCH, start_server, stats
 LAYER = "fc1"
 PROBLEMS = ("[W ", "[E ", "WARNING", "ERROR", "Traceback", "Exception", "Error:")
 GIB = 1024 ** 3
-# --pool_size=1 keeps one pre-heated kernel ready per notebook that the server serves (the Studio and the paper app)
-POOLED = len(list((pathlib.Path(__file__).resolve().parents[1] / "apps").glob("*.ipynb")))
+# --pool_size=1 keeps one pre-heated kernel ready per notebook that the server serves (the Studio and the paper app);
+# --studio_pool=P keeps P for the Studio
+APPS = len(list((pathlib.Path(__file__).resolve().parents[1] / "apps").glob("*.ipynb")))
 
 
 def kernels(server: psutil.Process) -> list[psutil.Process]:
@@ -51,6 +52,37 @@ def kernels(server: psutil.Process) -> list[psutil.Process]:
         except psutil.Error:
             pass
     return found
+
+
+pool_wait: dict = {}  # server pid -> seconds its pre-heated kernels took to start and run the Studio
+
+
+def wait_for_pool(server_pid: int, expected: int, timeout_s: float = 1200.0) -> float:
+    """Wait until the server's ``expected`` pre-heated kernels have started and gone idle (each has run the Studio,
+    as a pool filled before class would have); returns the seconds it took."""
+    server = psutil.Process(server_pid)
+    started = time.perf_counter()
+    quiet = 0  # 3-s windows in a row with every kernel idle (one can fall between a kernel's start and its run)
+    while time.perf_counter() - started < timeout_s:
+        procs = kernels(server)
+        if len(procs) < expected:
+            quiet = 0
+            time.sleep(2.0)
+            continue
+        for proc in procs:
+            proc.cpu_percent(None)
+        time.sleep(3.0)
+        busy = 0.0
+        for proc in procs:
+            try:
+                busy += proc.cpu_percent(None)
+            except psutil.Error:
+                busy += 100.0
+        quiet = quiet + 1 if busy < 10.0 else 0  # percent of one core, all kernels together
+        if quiet >= 3:
+            pool_wait[server_pid] = time.perf_counter() - started
+            return pool_wait[server_pid]
+    raise SystemExit(f"the pool of {expected} kernels did not fill and settle in {timeout_s:.0f} s")
 
 
 def rss(process: psutil.Process) -> int:
@@ -136,7 +168,7 @@ async def move_sliders(session: dict, moves: int, timeout_ms: float) -> dict:
             "not_drawn": session["not_drawn"]}
 
 
-async def one_load(base: str, server_pid: int, n: int, moves: int) -> dict:
+async def one_load(base: str, server_pid: int, n: int, moves: int, studio_pool: int = 1) -> dict:
     from playwright.async_api import async_playwright
 
     watch = MemoryWatch(server_pid)
@@ -162,7 +194,7 @@ async def one_load(base: str, server_pid: int, n: int, moves: int) -> dict:
     watch.done.set()
     watch.join()
     left = len(kernels(psutil.Process(server_pid)))
-    pooled = POOLED  # pre-heated kernels are kept ready on purpose
+    pooled = APPS - 1 + max(studio_pool, 1)  # pre-heated kernels are kept ready on purpose
     per_view = {name: stats([t for r in ok_runs for t in r["times"][name]]) for name in (*VIEWS, "status")
                 if any(r["times"][name] for r in ok_runs)}
     per_kernel = np.array(list(watch.per_kernel.values()) or [0], dtype=float)
@@ -188,16 +220,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", default="1,5,10,20")
     parser.add_argument("--moves", type=int, default=10)
+    parser.add_argument("--studio-pool", type=int, default=1,
+                        help="pre-heated Studio kernels, ready before the visitors arrive (make app STUDIO_POOL=P)")
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
     path = RESULTS / "studio_load.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
-    rows = {row["sessions"]: row for row in previous.get("rows", [])}  # kept: counts not run this time
+    # kept: counts (and pools) not run this time
+    rows = {(row["sessions"], row.get("studio_pool", 1)): row for row in previous.get("rows", [])}
     for n in counts:
         with tempfile.TemporaryDirectory() as cache:
-            base, proc = start_server(cache, "--preheat_kernel=True", "--pool_size=1", f"--max_sessions={n + 1}")
+            base, proc = start_server(cache, "--preheat_kernel=True", "--pool_size=1", f"--max_sessions={n + 1}",
+                                      f"--studio_pool={args.studio_pool}")
             try:
-                row = asyncio.run(one_load(base, proc.pid, n, args.moves))
+                # the class arrives once the pool is full, as when the server is started before class (rows before
+                # 2026-12-01 did not wait: their visitors came while the pool's kernels still started)
+                wait_for_pool(proc.pid, APPS - 1 + max(args.studio_pool, 1))
+                row = asyncio.run(one_load(base, proc.pid, n, args.moves, args.studio_pool))
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -206,7 +245,9 @@ def main() -> None:
             problems = [line[:300] for line in log if any(w in line for w in PROBLEMS)]
             row["server_problems"] = {"count": len(problems), "first": problems[:20]} if row["undrawn"] else None
         row["time"] = time.strftime("%Y-%m-%d %H:%M")
-        rows[n] = row
+        row["studio_pool"] = args.studio_pool
+        row["pool_wait_s"] = pool_wait.get(proc.pid)
+        rows[(n, args.studio_pool)] = row
         lat = row["latency"].get("kernel-heatmap", {})
         print(f"N={n:2d}: drawn {row['drawn']}/{n}, moves complete {row['moves_complete']}/{row['moves']}, "
               f"heatmap p50 {lat.get('p50_s', float('nan')):.2f} s p95 {lat.get('p95_s', float('nan')):.2f} s, "

@@ -208,7 +208,27 @@ def readme_section(results: dict) -> str:
     """The README's results block (between the markers)."""
     body = results_table(results) if results else ["No benchmark results yet: run `make bench`."]
     body += browser_latency_summary(load_browser_latency())
+    body += studio_load_summary(load_studio_load())
     return "\n".join([BEGIN, *body, END])
+
+
+def studio_load_summary(result: dict | None) -> list[str]:
+    """The README's lines on how many visitors one server holds (bench/studio_load.py; details in RESULTS.md)."""
+    if not result:
+        return []
+    lines = ["", f"Visitors at once on one server (`bench/studio_load.py`: each opens the Studio, then all move a "
+                 f"slider {result['moves_per_session']} times together; {result['machine']}; details in "
+                 f"bench/RESULTS.md):", ""]
+    for row in sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1))):
+        load = row.get("load_s") or {}
+        leaked = row.get("leaked", max(0, row["kernels_left"] - row["pool"]))
+        lines.append(f"- {row['sessions']} (pre-heated Studios: {row.get('studio_pool', 1)}): "
+                     f"{row['drawn']}/{row['sessions']} drawn"
+                     + (f" ({load['p50_s']:.0f} s p50, {load['max_s']:.0f} s at most)" if load else "")
+                     + f", {row['moves_complete']}/{row['moves']} moves changed every view, worst view p95 "
+                     f"{row['worst_p95_s'] or float('nan'):.1f} s, {row['peak_total_rss_gib']:.1f} GiB at the peak, "
+                     f"{leaked} kernel{'s' if leaked != 1 else ''} left beyond the pool")
+    return lines
 
 
 def browser_latency_summary(measured: list[dict]) -> list[str]:
@@ -243,21 +263,27 @@ def studio_load_lines(result: dict | None) -> list[str]:
         return []
     lines = ["", f"Studio capacity (bench/studio_load.py: N Chromium visitors at once on one server, each moving "
                  f"{result['layer']}'s sparsity slider {result['moves_per_session']} times; {result['machine']}):", "",
-             "| visitors | Studios drawn | time to draw, p50 / max (s) | moves with every view changed "
+             "| visitors | Studio kernels pre-heated | Studios drawn | time to draw, p50 / max (s) "
+             "| moves with every view changed "
              "| p50 / p95 worst view (s) | kernel RSS median (GiB) | server total RSS peak (GiB) "
              "| kernels left after the tabs closed (pre-heated pool) | figures anywidget refused at load |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for row in result["rows"]:
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1))):
         views = row["latency"].values()
         p50 = max((v["p50_s"] for v in views), default=float("nan"))
         load = row.get("load_s") or {}
         load_text = f"{load['p50_s']:.0f} / {load['max_s']:.0f}" if load else "—"
-        lines.append(f"| {row['sessions']} | {row['drawn']}/{row['sessions']} | {load_text} "
+        pool = row.get("studio_pool", 1)
+        pool_text = f"{pool}" + (f" (ready {row['pool_wait_s']:.0f} s after the server started)"
+                                 if row.get("pool_wait_s") else "")
+        lines.append(f"| {row['sessions']} | {pool_text} | {row['drawn']}/{row['sessions']} | {load_text} "
                      f"| {row['moves_complete']}/{row['moves']} "
                      f"| {p50:.2f} / {row['worst_p95_s'] or float('nan'):.2f} | {row['kernel_rss_gib']['median']:.2f} "
                      f"| {row['peak_total_rss_gib']:.1f} | {row['kernels_left']} ({row['pool']}) "
                      f"| {row.get('anywidget_errors', '—')} |")
-    return lines + ["", "A figure's model that is not ready 2 s after it reaches the page is refused by anywidget; since "
+    return lines + ["", "A pre-heated Studio kernel has run the Studio before its visitor arrives (`make app STUDIO_POOL=P`); "
+                        "past the pool, each visitor waits for a kernel to start and run it. "
+                        "A figure's model that is not ready 2 s after it reaches the page is refused by anywidget; since "
                         "this workbench's figures take the kernel's messages anyway once drawn (assets.py), a refusal "
                         "costs nothing when every move still changed every view."]
 

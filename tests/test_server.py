@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -91,3 +92,24 @@ def test_the_template_drops_only_the_cdn_links():
     # plotly's widget code is imported from the page's head, where the kernel's figures will import it
     assert ('<script type="module" async src="{{ resources.base_url | e }}voila/labextensions/'
             '{{ resources.workbench.plotly_module | e }}"></script>') in text
+
+
+def test_a_larger_pre_heated_pool_for_the_studio_alone(tmp_path):
+    from workbench_server.app import STUDIO
+
+    assert (ROOT / "apps" / STUDIO).is_file()  # Voila names a pool by the notebook's path under the served folder
+    code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}, '--studio_pool=4', "
+            "'--pool_size=1', '--preheat_kernel=True']); import json; "
+            "print(json.dumps(s.config.VoilaKernelManager.kernel_pools_config, sort_keys=True))")
+    out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert json.loads(out.stdout) == {"default": {"pool_size": 1}, STUDIO: {"pool_size": 4}}
+    code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}]); "
+            "print('VoilaKernelManager' in s.config)")  # not asked for: Voila's own pools, one per app
+    out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == "False"
+    out = subprocess.run([sys.executable, "-m", "workbench_server", str(tmp_path), "--studio_pool=-2"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "studio_pool must be 0 (the --pool_size of every app) or more. Received: -2" in out.stderr
