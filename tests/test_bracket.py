@@ -54,3 +54,20 @@ def test_bracketing_stops_at_the_ends_of_the_scale_and_never_repeats_a_tolerance
     assert next_tolerance([(4.0, True)], [16.0, 64.0], 3) is None  # 256: beyond the scale
     assert next_tolerance([(4.0, True)], [16.0], 2) == 64.0
     assert next_tolerance([(4.0, True), (6.0, False)], [4.9], 3) is None  # both halves narrower than 1.3x
+
+
+def test_confirmation_keeps_the_smallest_candidate_whose_fresh_runs_stay_within_the_budget():
+    from workbench.search import confirm
+
+    front = pd.DataFrame({"trial": [4, 7, 9, 2], "gzip_bytes": [900, 300, 500, 100],
+                          "val_accuracy": [0.95, 0.94, 0.93, 0.80], "within_budget": [True, True, True, False]})
+    assert confirm.candidates(front) == [7, 9, 4]  # within the budget, smallest first
+    runs = [{"state": "complete", "seed": 1, "values": [300, 0.935]},
+            {"state": "complete", "seed": 2, "values": [300, 0.925]}, {"state": "fail", "seed": 3}]
+    verdict = confirm.judge(7, runs, baseline_validation=0.94, max_loss=1.0)
+    assert verdict["val_loss_points"] == [0.5, 1.5] and verdict["mean_loss_points"] == pytest.approx(1.0)
+    assert verdict["passed"] and verdict["seeds"] == [1, 2] and verdict["failed_seeds"] == [3]
+    assert not confirm.judge(7, runs, baseline_validation=0.94, max_loss=0.9)["passed"]
+    assert not confirm.judge(7, [{"state": "pruned", "seed": 1}], 0.94, 5.0)["passed"]  # nothing finished
+    verdicts = [{"trial": 7, "passed": False}, {"trial": 9, "passed": True}, {"trial": 4, "passed": True}]
+    assert confirm.chosen(verdicts) == 9 and confirm.chosen(verdicts[:1]) is None

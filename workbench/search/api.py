@@ -14,7 +14,7 @@ from workbench.config import TrainConfig
 from workbench.errors import ConfigError
 from workbench.io import check_output_dir
 from workbench.nn.forward import layer_kind
-from workbench.search import bracket, engine, report as reports
+from workbench.search import bracket, confirm as confirming, engine, report as reports
 from workbench.search.outputs import write_search_outputs
 from workbench.search.space import SearchSpace, warm_start_sparsities
 from workbench.search.trial import recovery_table, run_job, scan_layer
@@ -50,7 +50,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
            final_seeds=(0, 1, 2), warm_start: bool = True, resume: bool = False, storage: str | None = None,
            model_kwargs: dict | None = None, on_trial: Callable | None = None, on_status: Callable | None = None,
            on_start: Callable | None = None, stop: threading.Event | None = None,
-           early_stopping: bool = True, keep_weights: bool = False) -> reports.SearchReport:
+           early_stopping: bool = True, keep_weights: bool = False, confirm: bool = True) -> reports.SearchReport:
     """Search per-layer sparsity and bits for the smallest int8 ``.tflite`` within ``max_loss`` points.
 
     Args:
@@ -84,6 +84,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         stop: when set, no trial starts, running ones are cancelled, and the report holds what finished.
         early_stopping: let trials that cannot reach the budget stop after a fine-tune epoch (see
             ``workbench.search.trial.should_stop``); off, every trial runs to its end.
+        confirm: before the test split, fine-tune the smallest candidates within the budget again with the final
+            seeds other than ``seed`` and measure them on validation; the pick is the smallest whose mean loss
+            over those fresh runs is within ``max_loss`` (``workbench.search.confirm`` says why). Needs such seeds.
         keep_weights: each finished trial's record, as ``on_trial`` receives it, holds its fine-tuned float
             weights and masks by layer (``record["weights"]``), so that a caller can load the trial's model;
             they are never stored in the study.
@@ -213,6 +216,23 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         trials_table = reports.trials_frame(study, base_val, max_loss)
         front = reports.pareto_front(trials_table)
         number = reports.pick_trial(front)
+        fresh = [s for s in final_seeds if s != seed]
+        verdicts = None
+        if number is not None and confirm and fresh and not outcome["stopped"]:
+            status(f"confirming the smallest candidates on validation with seeds {fresh}")
+            t0 = time.perf_counter()
+            verdicts = []
+            order = confirming.candidates(front)
+            for start in range(0, len(order), confirming.BATCH):
+                batch = order[start:start + confirming.BATCH]
+                futures = {n: [client.submit(run_job, job_for(n, study.trials[n].params, split="confirm",
+                                                              job_seed=s), base_future, data_future, pure=False)
+                               for s in fresh] for n in batch}
+                verdicts += [confirming.judge(n, client.gather(futures[n]), base_val, max_loss) for n in batch]
+                if confirming.chosen(verdicts) is not None or (stop is not None and stop.is_set()):
+                    break
+            number = confirming.chosen(verdicts)
+            seconds["confirm"] = time.perf_counter() - t0
         pick, artifact = None, None
         if number is not None:
             row = front[front["trial"] == number].iloc[0]
@@ -221,7 +241,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                     "configs": space.configs(params, seed=final_seeds[0] if final_seeds else seed),
                     "gzip_bytes": int(row["gzip_bytes"]), "ratio": float(row["ratio"]),
                     "val_accuracy": float(row["val_accuracy"]), "loss_points": float(row["loss_points"]),
-                    "test": None}
+                    "confirmation": verdicts, "test": None}
         if pick is not None and not outcome["stopped"] and final_seeds:
             status(f"measuring the pick (trial {number}) on the test split, seeds {list(final_seeds)}")
             t0 = time.perf_counter()
@@ -251,6 +271,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                   "space": space.get_config(), "storage": str(storage) if storage else "in memory",
                   "resumed": bool(resume and not fresh), "retried_after_resume": retried,
                   "sampler": "TPE (multivariate, seeded) with the budget as a constraint",
+                  "confirmation": verdicts if verdicts is not None else (
+                      "off" if not confirm else "no fresh seeds (final_seeds other than seed)" if not fresh
+                      else "not run"),
                   "early_stopping": ("a trial stops when it cannot reach the budget even with the largest "
                                      "recovery a finished trial showed from the same epoch") if early_stopping
                   else "off"},

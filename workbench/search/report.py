@@ -139,11 +139,22 @@ class SearchReport:
                 f"{c.get('fail', 0)} failed; {len(self.pareto)} on the Pareto front.")
         caveat = noise_note(self.settings["max_loss"], self.settings.get("validation_noise"))
         caveat = f" Note: {caveat}" if caveat else ""
+        checked = self.settings.get("confirmation")
         if self.pick is None:
+            if isinstance(checked, list) and checked:
+                return head + (f" None of the {len(checked)} smallest trials within {self.settings['max_loss']} "
+                               f"points stayed within it when fine-tuned again with other seeds (mean validation "
+                               f"losses {', '.join(_points(v['mean_loss_points']) for v in checked)}).") + caveat
             return head + f" No trial kept validation accuracy within {self.settings['max_loss']} points." + caveat
         p = self.pick
         text = (f"{head} Pick: trial {p['trial']}, {p['gzip_bytes']:,} bytes gzipped ({p['ratio']:.1f}x), "
                 f"validation loss {p['loss_points']:+.2f} points.")
+        if p.get("confirmation"):
+            mine = next(v for v in p["confirmation"] if v["trial"] == p["trial"])
+            smaller = len(p["confirmation"]) - 1
+            text += (f" Fine-tuned again with seeds {mine['seeds']}, it lost {_points(mine['mean_loss_points'])} "
+                     f"on validation" + (f" ({smaller} smaller trial{'s' if smaller > 1 else ''} did not stay within "
+                                         f"the budget when fine-tuned again)." if smaller else "."))
         final = p.get("test")
         if final:
             text += (f" Test over seeds {final['seeds']}: int8 {final['int8']['mean']:.2%} ± "
@@ -151,6 +162,10 @@ class SearchReport:
                      f"{final['delta_points']['std']:.2f} points against the baseline, "
                      f"{final['ratio']['mean']:.1f}x.")
         return text + caveat
+
+
+def _points(value) -> str:
+    return "n/a" if value is None else f"{value:+.2f} points"
 
 
 def noise_note(max_loss: float, noise: dict | None) -> str:
