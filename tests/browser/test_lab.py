@@ -73,12 +73,18 @@ def lab(tmp_path_factory):
     stop_server(proc)
 
 
-def test_the_studio_in_jupyterlab_follows_its_sliders_without_comm_noise(page, lab):
-    base, log_path = lab
+def _watch(page) -> tuple[list, list]:
+    """(page errors, requests that left 127.0.0.1), filled as the page runs."""
     errors, outside = [], []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("request", lambda request: None if request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
             else outside.append(request.url))
+    return errors, outside
+
+
+def test_the_studio_in_jupyterlab_follows_its_sliders_without_comm_noise(page, lab):
+    base, log_path = lab
+    errors, outside = _watch(page)
     page.goto(f"{base}/lab/tree/compression_studio.ipynb")
     page.wait_for_function("window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel", timeout=120_000)
     page.wait_for_function("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
@@ -101,10 +107,7 @@ def test_the_studio_in_jupyterlab_follows_its_sliders_without_comm_noise(page, l
 def test_the_studio_through_voila_on_a_hub_users_server(page, lab):
     """As a class on JupyterHub reaches it: Voila's route on the user's own server, under the Hub's prefix."""
     base, _ = lab
-    errors, outside = [], []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("request", lambda request: None if request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
-            else outside.append(request.url))
+    errors, outside = _watch(page)
     page.goto(f"{base}/voila/render/compression_studio.ipynb")
     page.wait_for_function(f"{_plot_js(HISTOGRAM)}?.data?.length === 3", timeout=180_000)
     assert sum(_trace(page, HISTOGRAM, 1, "y")) == 0
