@@ -222,16 +222,20 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=10)
     parser.add_argument("--studio-pool", type=int, default=1,
                         help="pre-heated Studio kernels, ready before the visitors arrive (make app STUDIO_POOL=P)")
+    parser.add_argument("--fill-delay", type=float, default=None,
+                        help="seconds before Voila starts a taken pre-heated kernel's replacement (its default: 1)")
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
     path = RESULTS / "studio_load.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
     # kept: counts (and pools) not run this time
-    rows = {(row["sessions"], row.get("studio_pool", 1)): row for row in previous.get("rows", [])}
+    rows = {(row["sessions"], row.get("studio_pool", 1), row.get("fill_delay_s")): row for row in previous.get("rows", [])}
     for n in counts:
         with tempfile.TemporaryDirectory() as cache:
             base, proc = start_server(cache, "--preheat_kernel=True", "--pool_size=1", f"--max_sessions={n + 1}",
-                                      f"--studio_pool={args.studio_pool}")
+                                      f"--studio_pool={args.studio_pool}",
+                                      *([f"--VoilaKernelManager.fill_delay={args.fill_delay}"]
+                                        if args.fill_delay is not None else []))
             try:
                 # the class arrives once the pool is full, as when the server is started before class (rows before
                 # 2026-12-01 did not wait: their visitors came while the pool's kernels still started)
@@ -247,7 +251,8 @@ def main() -> None:
         row["time"] = time.strftime("%Y-%m-%d %H:%M")
         row["studio_pool"] = args.studio_pool
         row["pool_wait_s"] = pool_wait.get(proc.pid)
-        rows[(n, args.studio_pool)] = row
+        row["fill_delay_s"] = args.fill_delay
+        rows[(n, args.studio_pool, args.fill_delay)] = row
         lat = row["latency"].get("kernel-heatmap", {})
         print(f"N={n:2d}: drawn {row['drawn']}/{n}, moves complete {row['moves_complete']}/{row['moves']}, "
               f"heatmap p50 {lat.get('p50_s', float('nan')):.2f} s p95 {lat.get('p95_s', float('nan')):.2f} s, "

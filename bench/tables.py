@@ -227,7 +227,7 @@ def studio_load_summary(result: dict | None) -> list[str]:
                      + (f" ({load['p50_s']:.0f} s p50, {load['max_s']:.0f} s at most)" if load else "")
                      + f", {row['moves_complete']}/{row['moves']} moves changed every view, worst view p95 "
                      f"{row['worst_p95_s'] or float('nan'):.1f} s, {row['peak_total_rss_gib']:.1f} GiB at the peak, "
-                     f"{leaked} kernel{'s' if leaked != 1 else ''} left beyond the pool")
+                     f"{leaked} kernel{'s' if leaked != 1 else ''} left beyond the pool ({row.get('time', '—')})")
     return lines
 
 
@@ -266,8 +266,8 @@ def studio_load_lines(result: dict | None) -> list[str]:
              "| visitors | Studio kernels pre-heated | Studios drawn | time to draw, p50 / max (s) "
              "| moves with every view changed "
              "| p50 / p95 worst view (s) | kernel RSS median (GiB) | server total RSS peak (GiB) "
-             "| kernels left after the tabs closed (pre-heated pool) | figures anywidget refused at load |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| kernels left after the tabs closed (pre-heated pool) | figures anywidget refused at load | measured |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1))):
         views = row["latency"].values()
         p50 = max((v["p50_s"] for v in views), default=float("nan"))
@@ -280,7 +280,7 @@ def studio_load_lines(result: dict | None) -> list[str]:
                      f"| {row['moves_complete']}/{row['moves']} "
                      f"| {p50:.2f} / {row['worst_p95_s'] or float('nan'):.2f} | {row['kernel_rss_gib']['median']:.2f} "
                      f"| {row['peak_total_rss_gib']:.1f} | {row['kernels_left']} ({row['pool']}) "
-                     f"| {row.get('anywidget_errors', '—')} |")
+                     f"| {row.get('anywidget_errors', '—')} | {row.get('time', '—')} |")
     return lines + ["", "A pre-heated Studio kernel has run the Studio before its visitor arrives (`make app STUDIO_POOL=P`); "
                         "past the pool, each visitor waits for a kernel to start and run it. "
                         "A figure's model that is not ready 2 s after it reaches the page is refused by anywidget; since "

@@ -76,6 +76,27 @@ def test_summary_and_tables_are_computed_from_the_runs():
     assert "not judged yet (3 of 5 seeds)" in line and "✓" not in line and "3 of 5 (so far)" in line
 
 
+def test_capacity_rows_name_their_pre_heated_pool():
+    tables = _load("tables")
+    view = {"p50_s": 0.4, "p95_s": 1.25, "max_s": 2.0, "n": 10}
+    row = {"sessions": 10, "drawn": 10, "load_s": {"p50_s": 5.2, "max_s": 9.9}, "moves": 100, "moves_complete": 100,
+           "latency": {"kernel-heatmap": view}, "worst_p95_s": 1.25, "kernel_rss_gib": {"median": 0.85},
+           "peak_total_rss_gib": 17.3, "kernels_left": 11, "pool": 11, "leaked": 0, "anywidget_errors": 0,
+           "time": "2026-11-30 21:05", "studio_pool": 10, "pool_wait_s": 61.0}
+    old = {**row, "studio_pool": None, "pool_wait_s": None, "kernels_left": 3, "pool": 2, "leaked": 1,
+           "time": "2026-11-29 10:00"}
+    del old["studio_pool"], old["pool_wait_s"]  # rows from before the pool was a setting: one pre-heated Studio
+    result = {"layer": "fc1", "moves_per_session": 10, "machine": "x86_64, 2 cores, 24 GiB", "rows": [row, old]}
+    lines = tables.studio_load_lines(result)
+    body = [line for line in lines if line.startswith("| 10 |")]
+    assert body[0].startswith("| 10 | 1 | 10/10 | 5 / 10 |") and body[0].endswith("| 0 | 2026-11-29 10:00 |")
+    assert body[1].startswith("| 10 | 10 (ready 61 s after the server started) | 10/10 |")
+    summary = tables.studio_load_summary(result)
+    assert "- 10 (pre-heated Studios: 1): 10/10 drawn (5 s p50, 10 s at most)" in summary[3]
+    assert "1 kernel left beyond the pool (2026-11-29 10:00)" in summary[3]
+    assert "worst view p95 1.2 s, 17.3 GiB at the peak, 0 kernels left beyond the pool" in summary[4]
+
+
 def test_auto_rows_say_how_long_they_took_and_how_fine_their_validation_is():
     search_tables = _load("search_tables")
     spec = {"hand_row": "lenet5-mnist", "goal": {"ratio": 64.0, "max_loss_points": 0.3}}
