@@ -262,7 +262,7 @@ def main() -> None:
         result = {"what": "N visitors at once on one server: each opens the Studio, then presses ArrowRight on "
                           "fc1's sparsity slider; latency from key press to each changed view in Chromium",
                   "model": "lenet5", "layer": LAYER, "moves_per_session": args.moves,
-                  "rows": [rows[k] for k in sorted(rows)],
+                  "rows": [rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1] or 1, k[2] or 0))],
                   "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                              f"{psutil.virtual_memory().total / GIB:.0f} GiB"}
         RESULTS.mkdir(exist_ok=True)

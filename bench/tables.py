@@ -219,10 +219,11 @@ def studio_load_summary(result: dict | None) -> list[str]:
     lines = ["", f"Visitors at once on one server (`bench/studio_load.py`: each opens the Studio, then all move a "
                  f"slider {result['moves_per_session']} times together; {result['machine']}; details in "
                  f"bench/RESULTS.md):", ""]
-    for row in sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1))):
+    for row in sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1), r.get("fill_delay_s") or 0)):
         load = row.get("load_s") or {}
         leaked = row.get("leaked", max(0, row["kernels_left"] - row["pool"]))
-        lines.append(f"- {row['sessions']} (pre-heated Studios: {row.get('studio_pool', 1)}): "
+        delay = f", replaced after {row['fill_delay_s']:.0f} s" if row.get("fill_delay_s") else ""
+        lines.append(f"- {row['sessions']} (pre-heated Studios: {row.get('studio_pool', 1)}{delay}): "
                      f"{row['drawn']}/{row['sessions']} drawn"
                      + (f" ({load['p50_s']:.0f} s p50, {load['max_s']:.0f} s at most)" if load else "")
                      + f", {row['moves_complete']}/{row['moves']} moves changed every view, worst view p95 "
@@ -268,14 +269,15 @@ def studio_load_lines(result: dict | None) -> list[str]:
              "| p50 / p95 worst view (s) | kernel RSS median (GiB) | server total RSS peak (GiB) "
              "| kernels left after the tabs closed (pre-heated pool) | figures anywidget refused at load | measured |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1))):
+    for row in sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1), r.get("fill_delay_s") or 0)):
         views = row["latency"].values()
         p50 = max((v["p50_s"] for v in views), default=float("nan"))
         load = row.get("load_s") or {}
         load_text = f"{load['p50_s']:.0f} / {load['max_s']:.0f}" if load else "—"
         pool = row.get("studio_pool", 1)
-        pool_text = f"{pool}" + (f" (ready {row['pool_wait_s']:.0f} s after the server started)"
-                                 if row.get("pool_wait_s") else "")
+        pool_text = (f"{pool}" + (f" (ready {row['pool_wait_s']:.0f} s after the server started)"
+                                  if row.get("pool_wait_s") else "")
+                     + (f", a taken one replaced after {row['fill_delay_s']:.0f} s" if row.get("fill_delay_s") else ""))
         lines.append(f"| {row['sessions']} | {pool_text} | {row['drawn']}/{row['sessions']} | {load_text} "
                      f"| {row['moves_complete']}/{row['moves']} "
                      f"| {p50:.2f} / {row['worst_p95_s'] or float('nan'):.2f} | {row['kernel_rss_gib']['median']:.2f} "
