@@ -100,10 +100,17 @@ def test_a_larger_pre_heated_pool_for_the_studio_alone(tmp_path):
     assert (ROOT / "apps" / STUDIO).is_file()  # Voila names a pool by the notebook's path under the served folder
     code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}, '--studio_pool=4', "
             "'--pool_size=1', '--preheat_kernel=True']); import json; "
-            "print(json.dumps(s.config.VoilaKernelManager.kernel_pools_config, sort_keys=True))")
+            "print(json.dumps(s.config.VoilaKernelManager.kernel_pools_config, sort_keys=True)); "
+            "print(s.config.VoilaKernelManager.fill_delay)")
     out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,
                          timeout=120, check=True)
-    assert json.loads(out.stdout) == {"default": {"pool_size": 1}, STUDIO: {"pool_size": 4}}
+    pools, delay = out.stdout.splitlines()
+    assert json.loads(pools) == {"default": {"pool_size": 1}, STUDIO: {"pool_size": 4}}
+    assert float(delay) == 180.0  # replacements start after the class has drawn (bench/studio_load.py)
+    out = subprocess.run([sys.executable, "-c", code.replace("'--studio_pool=4'", "'--studio_pool=4', "
+                                                            "'--VoilaKernelManager.fill_delay=5'").format(str(tmp_path))],
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert float(out.stdout.splitlines()[1]) == 5.0  # the command line wins
     code = ("from workbench_server import WorkbenchServer as S; s = S(); s.initialize([{!r}]); "
             "print('VoilaKernelManager' in s.config)")  # not asked for: Voila's own pools, one per app
     out = subprocess.run([sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True,

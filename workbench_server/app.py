@@ -17,6 +17,7 @@ from voila.tornado.handler import TornadoVoilaHandler
 TEMPLATES = pathlib.Path(__file__).resolve().with_name("templates")  # a Jupyter data dir: voila/templates/workbench
 SESSION_GB = 1.0  # about what one Studio kernel holds (TensorFlow, a model, its data); README "Serving a class"
 STUDIO = "compression_studio.ipynb"
+POOL_FILL_DELAY_S = 180.0  # with a Studio pool: a taken pre-heated kernel is replaced this long after (see initialize)
 
 DEFAULTS = {
     "Voila": {"ip": "127.0.0.1"},
@@ -122,8 +123,9 @@ class WorkbenchServer(Voila):
     studio_pool = Int(0, config=True, help=(
         "Pre-heated Studio kernels kept ready (with --preheat_kernel=True): each has run the Studio already, so a "
         "visitor's page draws at once instead of waiting for a kernel to start (about 12 s alone, minutes when a "
-        "class arrives together on 2 cores). About 1 GB each, on top of max_sessions. 0: --pool_size, as for "
-        "every other app."))
+        "class arrives together on 2 cores). About 1 GB each, on top of max_sessions. A taken one is replaced "
+        "180 s later (VoilaKernelManager.fill_delay; Voila's own 1 s when this is 0 or 1), after the class has "
+        "drawn. 0: --pool_size, as for every other app."))
 
     def initialize(self, argv=None):
         paths = [str(TEMPLATES)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
@@ -144,6 +146,11 @@ class WorkbenchServer(Voila):
         if self.studio_pool:
             self.config.VoilaKernelManager.kernel_pools_config = pools_config(
                 self.voila_configuration.default_pool_size, self.studio_pool)
+        if self.studio_pool > 1 and "fill_delay" not in self.config.VoilaKernelManager:
+            # Voila starts a taken kernel's replacement 1 s later: when a class arrives, ten replacements started at
+            # once while ten pages drew, and the pool made pages slower (bench/studio_load.py, N=10: 55 s to draw
+            # against 47 s with one pre-heated Studio; 27 s with replacements after 180 s).
+            self.config.VoilaKernelManager.fill_delay = POOL_FILL_DELAY_S
         self.tornado_settings = {**self.tornado_settings, "workbench_max_sessions": self.max_sessions}
 
     def init_handlers(self):
