@@ -54,7 +54,9 @@ def kernels(server: psutil.Process) -> list[psutil.Process]:
     return found
 
 
-pool_wait: dict = {}  # server pid -> seconds its pre-heated kernels took to start and run the Studio
+def pooled(studio_pool: int) -> int:
+    """Pre-heated kernels the server keeps on purpose: one per app, ``studio_pool`` (at least one) for the Studio."""
+    return APPS - 1 + max(studio_pool, 1)
 
 
 def wait_for_pool(server_pid: int, expected: int, timeout_s: float = 1200.0) -> float:
@@ -80,8 +82,7 @@ def wait_for_pool(server_pid: int, expected: int, timeout_s: float = 1200.0) -> 
                 busy += 100.0
         quiet = quiet + 1 if busy < 10.0 else 0  # percent of one core, all kernels together
         if quiet >= 3:
-            pool_wait[server_pid] = time.perf_counter() - started
-            return pool_wait[server_pid]
+            return time.perf_counter() - started
     raise SystemExit(f"the pool of {expected} kernels did not fill and settle in {timeout_s:.0f} s")
 
 
@@ -194,7 +195,7 @@ async def one_load(base: str, server_pid: int, n: int, moves: int, studio_pool: 
     watch.done.set()
     watch.join()
     left = len(kernels(psutil.Process(server_pid)))
-    pooled = APPS - 1 + max(studio_pool, 1)  # pre-heated kernels are kept ready on purpose
+    kept = pooled(studio_pool)
     per_view = {name: stats([t for r in ok_runs for t in r["times"][name]]) for name in (*VIEWS, "status")
                 if any(r["times"][name] for r in ok_runs)}
     per_kernel = np.array(list(watch.per_kernel.values()) or [0], dtype=float)
@@ -204,8 +205,8 @@ async def one_load(base: str, server_pid: int, n: int, moves: int, studio_pool: 
             "latency": per_view, "worst_p95_s": max((v["p95_s"] for v in per_view.values()), default=None),
             "kernel_rss_gib": {"median": float(np.median(per_kernel)) / GIB, "max": float(per_kernel.max()) / GIB,
                                "kernels_seen": len(watch.per_kernel)},
-            "peak_total_rss_gib": watch.peak_total / GIB, "kernels_left": left, "pool": pooled,
-            "leaked": max(0, left - pooled), "anywidget_errors": sum(len(s["errors"]) for s in sessions),
+            "peak_total_rss_gib": watch.peak_total / GIB, "kernels_left": left, "pool": kept,
+            "leaked": max(0, left - kept), "anywidget_errors": sum(len(s["errors"]) for s in sessions),
             # per visitor: views never drawn on the page, and the moves after which each view did not change
             "per_session": [{"load_s": s["load_s"], "all_drawn_s": s.get("all_drawn_s"), "not_drawn": s["not_drawn"],
                              "missed_by_view": r["missed_by_view"] if isinstance(r, dict) else None,
@@ -239,7 +240,7 @@ def main() -> None:
             try:
                 # the class arrives once the pool is full, as when the server is started before class (rows before
                 # 2026-12-01 did not wait: their visitors came while the pool's kernels still started)
-                wait_for_pool(proc.pid, APPS - 1 + max(args.studio_pool, 1))
+                waited = wait_for_pool(proc.pid, pooled(args.studio_pool))
                 row = asyncio.run(one_load(base, proc.pid, n, args.moves, args.studio_pool))
             finally:
                 proc.terminate()
@@ -250,7 +251,7 @@ def main() -> None:
             row["server_problems"] = {"count": len(problems), "first": problems[:20]} if row["undrawn"] else None
         row["time"] = time.strftime("%Y-%m-%d %H:%M")
         row["studio_pool"] = args.studio_pool
-        row["pool_wait_s"] = pool_wait.get(proc.pid)
+        row["pool_wait_s"] = waited
         row["fill_delay_s"] = args.fill_delay
         rows[(n, args.studio_pool, args.fill_delay)] = row
         lat = row["latency"].get("kernel-heatmap", {})

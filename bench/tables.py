@@ -212,6 +212,11 @@ def readme_section(results: dict) -> str:
     return "\n".join([BEGIN, *body, END])
 
 
+def _load_rows(result: dict) -> list[dict]:
+    """studio_load rows by visitors, then pool and fill delay (rows from before those settings: 1 and Voila's)."""
+    return sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1), r.get("fill_delay_s") or 0))
+
+
 def studio_load_summary(result: dict | None) -> list[str]:
     """The README's lines on how many visitors one server holds (bench/studio_load.py; details in RESULTS.md)."""
     if not result:
@@ -219,7 +224,7 @@ def studio_load_summary(result: dict | None) -> list[str]:
     lines = ["", f"Visitors at once on one server (`bench/studio_load.py`: each opens the Studio, then all move a "
                  f"slider {result['moves_per_session']} times together; {result['machine']}; details in "
                  f"bench/RESULTS.md):", ""]
-    for row in sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1), r.get("fill_delay_s") or 0)):
+    for row in _load_rows(result):
         load = row.get("load_s") or {}
         leaked = row.get("leaked", max(0, row["kernels_left"] - row["pool"]))
         delay = f", replaced after {row['fill_delay_s']:.0f} s" if row.get("fill_delay_s") else ""
@@ -269,7 +274,7 @@ def studio_load_lines(result: dict | None) -> list[str]:
              "| p50 / p95 worst view (s) | kernel RSS median (GiB) | server total RSS peak (GiB) "
              "| kernels left after the tabs closed (pre-heated pool) | figures anywidget refused at load | measured |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in sorted(result["rows"], key=lambda r: (r["sessions"], r.get("studio_pool", 1), r.get("fill_delay_s") or 0)):
+    for row in _load_rows(result):
         views = row["latency"].values()
         p50 = max((v["p50_s"] for v in views), default=float("nan"))
         load = row.get("load_s") or {}

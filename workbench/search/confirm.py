@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from workbench.search.report import within_budget_by_size
+
 BATCH = 3  # candidates confirmed at a time (each with every fresh seed), smallest first
 MAX_CANDIDATES = 9  # then the search gives up confirming and says so
 
 
 def candidates(front: pd.DataFrame) -> list[int]:
     """The front's trials within the budget, smallest first (at most MAX_CANDIDATES)."""
-    ok = front[front["within_budget"].astype(bool)] if len(front) else front
-    ordered = ok.sort_values(["gzip_bytes", "val_accuracy"], ascending=[True, False])
-    return [int(t) for t in ordered["trial"].head(MAX_CANDIDATES)]
+    return within_budget_by_size(front)[:MAX_CANDIDATES]
 
 
 def judge(trial: int, runs: list[dict], baseline_validation: float, max_loss: float) -> dict:

@@ -62,12 +62,15 @@ def pareto_front(trials: pd.DataFrame) -> pd.DataFrame:
     return front.sort_values(["gzip_bytes", "val_accuracy"], ascending=[True, False]).reset_index(drop=True)
 
 
+def within_budget_by_size(front: pd.DataFrame) -> list[int]:
+    """The front's trials whose validation loss is within the budget, smallest first (ties: more accurate first)."""
+    ok = front[front["within_budget"].astype(bool)] if len(front) else front
+    return [int(t) for t in ok.sort_values(["gzip_bytes", "val_accuracy"], ascending=[True, False])["trial"]]
+
+
 def pick_trial(front: pd.DataFrame) -> int | None:
     """The smallest model on the front whose validation loss is within the budget (None when none is)."""
-    ok = front[front["within_budget"].astype(bool)] if len(front) else front
-    if not len(ok):
-        return None
-    return int(ok.sort_values(["gzip_bytes", "val_accuracy"], ascending=[True, False]).iloc[0]["trial"])
+    return next(iter(within_budget_by_size(front)), None)
 
 
 def summarise_seeds(records: list[dict]) -> dict:
