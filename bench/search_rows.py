@@ -4,8 +4,10 @@ baseline rules (early stopping on the validation split, same epochs and patience
 
 The baseline is trained once per model, data, rules and seed (bench/shared_baseline.py, seed 0, the rules of
 the hand-tuned row) and every trial starts from it; its training time is reported beside the row. The budget is
-the search's (sensitivity scan, trials, the pick's 3 test seeds): trials stop starting ``reserve_minutes``
-before it ends, leaving time for the final runs.
+the search's (sensitivity scan, trials, confirmation, the pick's 3 test seeds), passed whole to ``search(minutes=)``:
+trials stop starting when the finished trials' durations say that the running ones, the confirmation runs and the
+final seeds would no longer fit (``workbench.search.engine.tail_seconds``; until 2026-11-30 a fixed
+``reserve_minutes`` per row, sized for a slower machine, left 17 of 60 minutes unused).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from rows import ROWS
 AUTO_ROWS = {
     "auto-lenet5-mnist": {
         "model": "lenet5", "dataset": "mnist", "model_kwargs": {}, "hand_row": "lenet5-mnist",
-        "baseline": ROWS["lenet5-mnist"]["baseline"], "max_loss": 0.3, "budget_minutes": 60, "reserve_minutes": 10,
+        "baseline": ROWS["lenet5-mnist"]["baseline"], "max_loss": 0.3, "budget_minutes": 60,
         "workers": 2, "space": {"finetune_epochs": [4, 14], "learning_rate": [2e-4, 2e-3], "qat_epochs": 2,
                                 "frequency": 25, "structured": {"fc1": 0.9}},  # fc1's neurons: the road to 100x
         "goal": {"ratio": 64.0, "max_loss_points": 0.3},
@@ -23,16 +25,14 @@ AUTO_ROWS = {
     "auto-lenet5-fashion": {
         "model": "lenet5", "dataset": "fashion_mnist", "model_kwargs": {}, "hand_row": "lenet5-fashion",
         "baseline": ROWS["lenet5-fashion"]["baseline"], "max_loss": 0.5, "budget_minutes": 60,
-        # a trial here is up to 4 + 1 epochs on 54,000 images (about 8 min on one thread of two): the last one to
-        # start finishes, then the pick's 3 seeds run on 2 workers in 2 rounds (13 min measured, 2026-11-29)
-        "reserve_minutes": 22, "workers": 2,
+        "workers": 2,
         "space": {"finetune_epochs": [1, 4], "learning_rate": [2e-4, 2e-3], "qat_epochs": 1, "frequency": 100},
         "goal": {"ratio": 56.0, "max_loss_points": 0.5},
     },
     "auto-mobilenet-fashion": {
         "model": "mobilenet_v1", "dataset": "fashion_mnist", "model_kwargs": {"alpha": 1.0, "image_size": 32},
         "hand_row": "mobilenet-fashion", "limit": 20000, "baseline": ROWS["mobilenet-fashion"]["baseline"],
-        "max_loss": 1.0, "budget_minutes": 120, "reserve_minutes": 25, "workers": 2,
+        "max_loss": 1.0, "budget_minutes": 120, "workers": 2,
         "space": {"finetune_epochs": [1, 3], "learning_rate": [1e-4, 1e-3], "qat_epochs": 1, "frequency": 20,
                   "exclude": ["conv1"] + [f"conv_dw_{i}" for i in range(1, 14)]},
         "goal": {"ratio": 13.0, "max_loss_points": 1.0},

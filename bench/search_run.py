@@ -53,7 +53,7 @@ def run_auto_row(name: str, minutes: float | None = None, limit: int = 0, out_di
           f"{baseline['seconds']:.0f} s to train, validation {baseline['validation']:.2%}", flush=True)
     started = time.perf_counter()  # the budget is the search's: scan, trials and the pick's test seeds
     report = wb.search(model, data, max_loss=spec["max_loss"], trials=None,
-                       minutes=max(1.0, budget - spec["reserve_minutes"]), workers=spec["workers"],
+                       minutes=budget, workers=spec["workers"],
                        space=SearchSpace(**spec["space"]), final_seeds=(0, 1, 2), out_dir=out_dir,
                        on_trial=lambda n, rec, frame: print(
                            f"  trial {n}: {rec['state']}"

@@ -69,5 +69,14 @@ def test_confirmation_keeps_the_smallest_candidate_whose_fresh_runs_stay_within_
     assert verdict["passed"] and verdict["seeds"] == [1, 2] and verdict["failed_seeds"] == [3]
     assert not confirm.judge(7, runs, baseline_validation=0.94, max_loss=0.9)["passed"]
     assert not confirm.judge(7, [{"state": "pruned", "seed": 1}], 0.94, 5.0)["passed"]  # nothing finished
+    # with the paired standard error of each run, the mean must clear the budget by one error
+    runs = [{**r, "paired": {"se_points": se}} for r, se in zip(runs[:2], (0.2, 0.4))] + runs[2:]
+    verdict = confirm.judge(7, runs, baseline_validation=0.94, max_loss=1.3)
+    assert verdict["se_points"] == pytest.approx(0.3) and verdict["passed"]  # 1.0 + 0.3 <= 1.3
+    assert not confirm.judge(7, runs, baseline_validation=0.94, max_loss=1.25)["passed"]
+    # candidates need that headroom in their own search value too (an unknown error counts as none)
+    front["loss_points"], front["se_points"] = [0.1, 0.9, 0.5, 9.0], [0.2, 0.2, float("nan"), 0.2]
+    assert confirm.candidates(front, max_loss=1.0) == [9, 4]  # 0.9 + 0.2 > 1.0
+    assert confirm.candidates(front, max_loss=0.2) == []
     verdicts = [{"trial": 7, "passed": False}, {"trial": 9, "passed": True}, {"trial": 4, "passed": True}]
     assert confirm.chosen(verdicts) == 9 and confirm.chosen(verdicts[:1]) is None

@@ -5,7 +5,9 @@ import statistics
 
 import pytest
 
-from workbench.stats import mcnemar_exact, resolution, spread, wilson_interval
+import numpy as np
+
+from workbench.stats import mcnemar_exact, paired_delta, paired_se_points, resolution, spread, wilson_interval
 
 
 @pytest.mark.parametrize("b, c", [(0, 0), (3, 3), (1, 9), (12, 40), (40, 12), (0, 25)])
@@ -43,3 +45,20 @@ def test_resolution_is_one_image_and_the_binomial_standard_error_in_points():
     for images, accuracy in ((0, 0.5), (10, 1.5), (10, -0.1)):
         with pytest.raises(ValueError, match="Received"):
             resolution(accuracy, images)
+
+
+def test_paired_standard_error_is_the_per_image_differences_standard_error():
+    rng = np.random.default_rng(3)
+    base = rng.random(6000) < 0.91
+    other = base.copy()
+    flip = rng.choice(6000, 180, replace=False)  # the two models disagree on 3% of the images
+    other[flip] = ~other[flip]
+    delta = paired_delta(base, other)
+    diff = other.astype(float) - base.astype(float)
+    assert delta["delta_points"] == pytest.approx(100 * diff.mean())
+    assert delta["se_points"] == pytest.approx(100 * diff.std(ddof=1) / math.sqrt(6000), rel=1e-9)
+    assert 0.15 < delta["se_points"] < 0.25  # far finer than either accuracy's own error on 6,000 images
+    assert delta["se_points"] < resolution(base.mean(), 6000)["se_points"] / 1.5
+    assert paired_se_points(0, 0, 100) == 0.0 and math.isnan(paired_se_points(0, 0, 1))
+    with pytest.raises(ValueError, match="Received: only_a=60, only_b=50, n=100"):
+        paired_se_points(60, 50, 100)

@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation accuracy the pick may lose against the baseline, in points")
     s.add_argument("--trials", type=int, default=None, help=f"trials to run (default {DEFAULT_TRIALS} without --minutes; with --minutes, whichever ends first)")
     s.add_argument("--minutes", type=float, default=None,
-                   help="no trial starts after this many minutes (counted from the start: the baseline and the scan count)")
+                   help="the whole search's minutes (the baseline and the scan count): trials stop starting when the measured trial time says the confirmation and the pick's test seeds would no longer fit")
     s.add_argument("--workers", type=int, default=None, help="worker processes on this machine (default: one per core)")
     s.add_argument("--scheduler", default=None,
                    help="address of an existing Dask scheduler, e.g. tcp://host:8786 (default: "

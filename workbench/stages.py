@@ -65,6 +65,7 @@ class Run:
         qat: the quantization-aware model.
         tflite: the int8 artifact's bytes.
         validation: accuracy on the validation split after each stage.
+        int8_correct: which validation images the int8 artifact gets right (for paired comparisons).
         test: the final report's figures on the test split (filled by ``measure(run, "test")``).
         sizes: the four sizes of the artifact and its ratio.
         seconds: wall time per stage.
@@ -87,6 +88,7 @@ class Run:
     tflite: bytes | None = None
     fp32_tflite: bytes | None = None  # the baseline as a float .tflite, made once (the speed reference)
     validation: dict = dataclasses.field(default_factory=dict)
+    int8_correct: np.ndarray | None = None  # per validation image: did the int8 artifact get it right (export)
     test: dict = dataclasses.field(default_factory=dict)
     sizes: dict = dataclasses.field(default_factory=dict)
     seconds: dict = dataclasses.field(default_factory=dict)
@@ -296,7 +298,8 @@ def export(run: Run) -> Run:
         predicted = predict_tflite(run.tflite, run.data.x_val).argmax(axis=-1)
         if run.micro:
             run.reports["export"]["micro"] = micro_check(run.tflite, run.data.x_val, run.data.y_val, litert=predicted)
-        run.validation["int8"] = float((predicted == run.data.y_val).mean())
+        run.int8_correct = predicted == np.asarray(run.data.y_val)
+        run.validation["int8"] = float(run.int8_correct.mean())
         run.sizes = {k: v for k, v in size_report(fp32_bytes(run.baseline), run.tflite).to_dict().items()}
     return run
 

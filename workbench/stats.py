@@ -49,7 +49,8 @@ def accuracy_with_interval(correct: np.ndarray) -> dict:
 def paired_delta(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     """Accuracy of B minus A on the same images, with McNemar's exact p-value.
 
-    Returns {'delta_points', 'only_a', 'only_b', 'p_value', 'n'}.
+    Returns {'delta_points', 'only_a', 'only_b', 'p_value', 'se_points', 'n'}: ``se_points`` is the standard
+    error of the delta (``paired_se_points``).
     """
     a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
     if a.shape != b.shape:
@@ -57,7 +58,22 @@ def paired_delta(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     n = int(a.size)
     return {"delta_points": 100.0 * (only_b - only_a) / n if n else math.nan, "only_a": only_a, "only_b": only_b,
-            "p_value": mcnemar_exact(only_a, only_b), "n": n}
+            "p_value": mcnemar_exact(only_a, only_b), "se_points": paired_se_points(only_a, only_b, n), "n": n}
+
+
+def paired_se_points(only_a: int, only_b: int, n: int) -> float:
+    """The standard error, in points, of the accuracy difference of two models measured on the same ``n`` images,
+    of which ``only_a`` only model A got right and ``only_b`` only model B: the per-image difference is -1, 0 or
+    +1, and the error is its sample standard deviation over sqrt(n). Two models that rarely disagree are compared
+    far more finely than either accuracy alone is measured (``resolution``); nan for fewer than 2 images."""
+    if only_a < 0 or only_b < 0 or only_a + only_b > max(n, 0):
+        raise ValueError(f"paired_se_points needs 0 <= only_a + only_b <= n. Received: only_a={only_a}, "
+                         f"only_b={only_b}, n={n}")
+    if n < 2:
+        return math.nan
+    mean = (only_b - only_a) / n
+    variance = ((only_a + only_b) / n - mean * mean) * n / (n - 1)
+    return 100.0 * math.sqrt(max(variance, 0.0) / n)
 
 
 def spread(values) -> dict:

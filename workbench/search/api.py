@@ -23,6 +23,7 @@ from workbench.stats import resolution
 SAFE_START = 0.5  # points per layer (scan, no retraining), 8-bit: the first trial, a pick that almost surely keeps the budget
 BRACKET_BITS = 4  # weight bits of the bracketing trials (workbench.search.bracket)
 SCAN_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99)
+RESERVED_BATCHES = 2  # confirmation batches the time budget keeps room for (more run only if they fit)
 MAX_TRIALS = 100000
 
 
@@ -58,9 +59,10 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             trained keras.Model (used as the baseline).
         dataset: a dataset name (workers load it themselves, offline first) or a Dataset (sent once).
         max_loss: the validation accuracy loss allowed against the baseline, in percentage points.
-        trials, minutes: the budget (either or both); no trial starts later than ``minutes`` after this call
-            (the baseline's training and the sensitivity scan count; the running trials and the pick's final
-            seeds then finish).
+        trials, minutes: the budget (either or both). ``minutes`` is the whole call's (the baseline's training
+            and the sensitivity scan count): no trial starts once the finished trials' durations say that the
+            running ones, two batches of confirmation runs and the pick's final seeds would no longer fit
+            (``engine.tail_seconds``); a further confirmation batch runs only if it still fits.
         workers: Dask worker processes of the embedded LocalCluster (default: one per core).
         scheduler: an existing Dask scheduler's address (default ``$DASK_SCHEDULER_ADDRESS``); trusted
             clusters only (Dask runs pickled tasks).
@@ -125,7 +127,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         baseline_bytes = path.read_bytes()
     study_name = f"{run.model_name}-{run.data.name}"
     study, retried = engine.open_study(storage, study_name, seed, resume)
-    fresh = len(study.trials) == 0
+    new_study = len(study.trials) == 0
     study.set_user_attr("search", {"max_loss": max_loss, "baseline_validation": base_val, "layers": layers,
                                    "space": space.get_config()})
     seconds = {"baseline": time.perf_counter() - started}
@@ -143,7 +145,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         base_future = client.scatter(baseline_bytes, broadcast=True)
         data_future = {"name": data_spec} if data_spec else client.scatter(run.data, broadcast=True)
         t0 = time.perf_counter()
-        if warm_start and fresh:
+        if warm_start and new_study:
             status("sensitivity scan (validation split)")
             futures = [client.submit(scan_layer, base_future, data_future, name, SCAN_SPARSITIES, pure=False)
                        for name in layers]
@@ -207,7 +209,19 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                 on_trial(number, record, frame)
 
         status("searching")
-        deadline = trials_deadline(minutes, time.perf_counter() - started)
+        budget_end = trials_deadline(minutes, time.perf_counter() - started)
+        fresh_seeds = [s for s in final_seeds if s != seed] if confirm else []
+
+        def durations() -> list:
+            return [(r.get("seconds") or {}).get("total") for r in records.values() if r.get("state") == "complete"]
+
+        def fits(runs: int, inflight: bool) -> bool:
+            return budget_end is None or (
+                time.monotonic() + engine.tail_seconds(durations(), slots, runs, inflight) <= budget_end)
+
+        def deadline() -> float | None:
+            runs = confirming.BATCH * RESERVED_BATCHES * len(fresh_seeds) + len(final_seeds)
+            return None if budget_end is None else budget_end - engine.tail_seconds(durations(), slots, runs)
         t0 = time.perf_counter()
         outcome = engine.run_trials(study, submit, trials, deadline, slots, base_val, max_loss,
                                     on_record=on_record, stop=stop, plan=plan)
@@ -216,18 +230,21 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         trials_table = reports.trials_frame(study, base_val, max_loss)
         front = reports.pareto_front(trials_table)
         number = reports.pick_trial(front)
-        fresh = [s for s in final_seeds if s != seed]
-        verdicts = None
-        if number is not None and confirm and fresh and not outcome["stopped"]:
-            status(f"confirming the smallest candidates on validation with seeds {fresh}")
+        verdicts, out_of_time = None, False
+        if number is not None and confirm and fresh_seeds and not outcome["stopped"]:
+            status(f"confirming the smallest candidates on validation with seeds {fresh_seeds}")
             t0 = time.perf_counter()
             verdicts = []
-            order = confirming.candidates(front)
+            order = confirming.candidates(front, max_loss)
             for start in range(0, len(order), confirming.BATCH):
                 batch = order[start:start + confirming.BATCH]
+                if start >= confirming.BATCH * RESERVED_BATCHES and not fits(
+                        len(batch) * len(fresh_seeds) + len(final_seeds), inflight=False):
+                    out_of_time = True  # the time budget has no room for another batch and the final seeds
+                    break
                 futures = {n: [client.submit(run_job, job_for(n, study.trials[n].params, split="confirm",
                                                               job_seed=s), base_future, data_future, pure=False)
-                               for s in fresh] for n in batch}
+                               for s in fresh_seeds] for n in batch}
                 verdicts += [confirming.judge(n, client.gather(futures[n]), base_val, max_loss) for n in batch]
                 if confirming.chosen(verdicts) is not None or (stop is not None and stop.is_set()):
                     break
@@ -269,10 +286,11 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                   "final_seeds": list(final_seeds), "warm_start": warm_start, "layers": layers,
                   "validation_noise": noise,
                   "space": space.get_config(), "storage": str(storage) if storage else "in memory",
-                  "resumed": bool(resume and not fresh), "retried_after_resume": retried,
+                  "resumed": bool(resume and not new_study), "retried_after_resume": retried,
                   "sampler": "TPE (multivariate, seeded) with the budget as a constraint",
+                  "confirmation_out_of_time": out_of_time,
                   "confirmation": verdicts if verdicts is not None else (
-                      "off" if not confirm else "no fresh seeds (final_seeds other than seed)" if not fresh
+                      "off" if not confirm else "no fresh seeds (final_seeds other than seed)" if not fresh_seeds
                       else "not run"),
                   "early_stopping": ("a trial stops when it cannot reach the budget even with the largest "
                                      "recovery a finished trial showed from the same epoch") if early_stopping

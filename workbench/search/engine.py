@@ -154,11 +154,28 @@ def json_ready(value):
     return value
 
 
+# -- the time budget ------------------------------------------------------------------------------------------
+TAIL_MARGIN = 1.25  # the tail's rounds are estimated from past trials; finals also measure the test split
+
+
+def tail_seconds(durations, slots: int, runs: int, inflight: bool = True) -> float:
+    """How long a search still runs after its last trial starts: the trials then running (one round, every
+    slot busy; ``inflight``) and ``runs`` more full trials (confirmation, the pick's final seeds) on ``slots``
+    workers, each round as long as the 90th percentile of ``durations`` (finished trials' seconds), times
+    TAIL_MARGIN. 0 while no trial has finished: nothing is known yet."""
+    durations = sorted(float(d) for d in durations if d is not None and d == d)
+    if not durations:
+        return 0.0
+    typical = durations[min(len(durations) - 1, math.ceil(0.9 * len(durations)) - 1)]  # nearest-rank 90th
+    rounds = int(inflight) + math.ceil(max(0, runs) / max(1, slots))
+    return TAIL_MARGIN * typical * rounds
+
+
 # -- the loop ------------------------------------------------------------------------------------------------
 def run_trials(study, submit, trials: int | None, deadline: float | None, slots: int, baseline_validation: float,
                max_loss: float, on_record=None, stop=None, plan=None) -> dict:
-    """Ask, submit and tell until ``trials`` have counted, ``deadline`` (time.monotonic) passes or ``stop``
-    is set. ``submit(trial) -> (future, params)``; ``on_record(trial_number, record)`` after each tell;
+    """Ask, submit and tell until ``trials`` have counted, ``deadline`` (time.monotonic, or a function returning
+    it, asked before each start) passes or ``stop`` is set. ``submit(trial) -> (future, params)``; ``on_record(trial_number, record)`` after each tell;
     ``plan()`` before each ask (it may enqueue the trial to ask for).
     Returns {'stopped': bool, 'timed_out': bool}."""
     from distributed.scheduler import KilledWorker
@@ -176,7 +193,8 @@ def run_trials(study, submit, trials: int | None, deadline: float | None, slots:
 
     def budget_left() -> bool:
         nonlocal timed_out
-        if deadline is not None and time.monotonic() >= deadline:
+        limit = deadline() if callable(deadline) else deadline
+        if limit is not None and time.monotonic() >= limit:
             timed_out = True
             return False
         return trials is None or used + len(inflight) < trials

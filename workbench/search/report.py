@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from workbench.search.engine import json_ready
 from workbench.stats import spread
 
-TRIAL_COLUMNS = ["trial", "state", "gzip_bytes", "ratio", "val_accuracy", "loss_points", "within_budget",
+TRIAL_COLUMNS = ["trial", "state", "gzip_bytes", "ratio", "val_accuracy", "loss_points", "se_points", "within_budget",
                  "finetune_epochs", "stopped_at", "seconds", "worker", "error"]
 
 
@@ -22,7 +22,7 @@ def trials_frame(study, baseline_validation: float, max_loss: float) -> pd.DataF
     for t in study.get_trials(deepcopy=False):
         record = t.user_attrs.get("record", {})
         row = {"trial": t.number, "state": t.state.name.lower(), "gzip_bytes": np.nan, "ratio": np.nan,
-               "val_accuracy": np.nan, "loss_points": np.nan, "within_budget": False,
+               "val_accuracy": np.nan, "loss_points": np.nan, "se_points": np.nan, "within_budget": False,
                "finetune_epochs": t.params.get("finetune_epochs"), "stopped_at": record.get("stopped_at"),
                "seconds": (record.get("seconds") or {}).get("total"), "worker": record.get("worker"),
                "error": record.get("error")}
@@ -30,6 +30,7 @@ def trials_frame(study, baseline_validation: float, max_loss: float) -> pd.DataF
             gzip_bytes, val = t.values
             loss = loss_points(baseline_validation, val)
             row.update(gzip_bytes=int(gzip_bytes), val_accuracy=float(val), loss_points=loss,
+                       se_points=(record.get("paired") or {}).get("se_points", np.nan),
                        ratio=(record.get("sizes") or {}).get("compression_ratio", np.nan),
                        within_budget=bool(loss <= max_loss))
         row.update({f"param:{k}": v for k, v in t.params.items()})
@@ -146,8 +147,14 @@ class SearchReport:
         if self.pick is None:
             if isinstance(checked, list) and checked:
                 return head + (f" None of the {len(checked)} smallest trials within {self.settings['max_loss']} "
-                               f"points stayed within it when fine-tuned again with other seeds (mean validation "
-                               f"losses {', '.join(_points(v['mean_loss_points']) for v in checked)}).") + caveat
+                               f"points stayed within it, by one standard error, when fine-tuned again with other "
+                               f"seeds (mean validation losses "
+                               f"{', '.join(_points(v['mean_loss_points']) for v in checked)})."
+                               + (" The time budget ran out before more could be checked."
+                                  if self.settings.get("confirmation_out_of_time") else "")) + caveat
+            if isinstance(checked, list) and len(within_budget_by_size(self.pareto)):
+                return head + (f" Trials were within {self.settings['max_loss']} points on validation, but none "
+                               "by a standard error of the paired loss: none was confirmed.") + caveat
             return head + f" No trial kept validation accuracy within {self.settings['max_loss']} points." + caveat
         p = self.pick
         text = (f"{head} Pick: trial {p['trial']}, {p['gzip_bytes']:,} bytes gzipped ({p['ratio']:.1f}x), "
@@ -155,9 +162,11 @@ class SearchReport:
         if p.get("confirmation"):
             mine = next(v for v in p["confirmation"] if v["trial"] == p["trial"])
             smaller = len(p["confirmation"]) - 1
+            se = (f" (standard error {mine['se_points']:.2f})" if mine.get("se_points") is not None else "")
             text += (f" Fine-tuned again with seeds {mine['seeds']}, it lost {_points(mine['mean_loss_points'])} "
-                     f"on validation" + (f" ({smaller} smaller trial{'s' if smaller > 1 else ''} did not stay within "
-                                         f"the budget when fine-tuned again)." if smaller else "."))
+                     f"on validation{se}" + (f" ({smaller} smaller trial{'s' if smaller > 1 else ''} did not stay within "
+                                         f"the budget by a standard error when fine-tuned again)." if smaller
+                                         else "."))
         final = p.get("test")
         if final:
             text += (f" Test over seeds {final['seeds']}: int8 {final['int8']['mean']:.2%} ± "

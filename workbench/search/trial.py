@@ -21,6 +21,7 @@ import traceback
 import numpy as np
 
 from workbench.config import PruneConfig, QuantConfig, TrainConfig
+from workbench.stats import paired_delta
 
 _CACHE: dict = {}  # per worker process: {"model:<sha>": keras.Model, "data:<key>": Dataset}
 SAFETY_POINTS = 0.2  # stop a trial only when it misses the budget by this much even after the best recovery seen
@@ -47,6 +48,16 @@ def model_from_bytes(data: bytes):
         from workbench.loading import load_user_model
 
         _CACHE[key] = load_user_model(data, name="baseline.keras", max_bytes=max(len(data), 1))
+    return _CACHE[key]
+
+
+def baseline_correct(baseline: bytes, data) -> np.ndarray:
+    """Which validation images the shared baseline gets right (once per worker, baseline and data)."""
+    key = f"correct:{hashlib.sha256(baseline).hexdigest()}:{data.name}:{len(data.y_val)}"
+    if key not in _CACHE:
+        from workbench.nn.evaluate import correct_predictions
+
+        _CACHE[key] = correct_predictions(model_from_bytes(baseline), data.x_val, data.y_val)
     return _CACHE[key]
 
 
@@ -142,7 +153,8 @@ def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
                   sizes={k: v for k, v in run.sizes.items() if k != "tensors"},
                   sparsity=run.reports["prune"]["sparsity"], tflite=run.tflite,
                   compute={k: v for k, v in run.reports["export"]["compute"].items() if k != "ops"},
-                  values=[int(run.sizes["gzip_bytes"]), float(run.validation["int8"])])
+                  values=[int(run.sizes["gzip_bytes"]), float(run.validation["int8"])],
+                  paired=paired_delta(baseline_correct(baseline, data), run.int8_correct))
     if job.get("keep_weights"):  # the fine-tuned float model, masks included, by layer (the Studio loads it)
         record["weights"] = {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in run.pruned.layers
                              if layer.weights}
