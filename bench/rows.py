@@ -83,5 +83,16 @@ ROWS["mobilenet025-fashion"] = {
     "goal": {"ratio": 10.0, "max_loss_points": 1.0, "min_baseline": 0.75},
 }
 
+# Structured pruning through MobileNet's depthwise chains (#12): half the output channels of the five 512-wide
+# pointwise convs conv_pw_7..conv_pw_11 removed first (L1 ranking), each with its BatchNorm, the next depthwise
+# layer's channel and its BatchNorm, and the next pointwise conv's input; a quarter of their multiply-adds and of
+# their weights remain. The unstructured targets of mobilenet-fashion then apply, lower on those denser layers.
+ROWS["mobilenet-fashion-structured"] = {
+    **ROWS["mobilenet-fashion"],
+    "prune": {**ROWS["mobilenet-fashion"]["prune"], "structured": {f"conv_pw_{i}": 0.5 for i in range(7, 12)},
+              "layer_sparsity": {**ROWS["mobilenet-fashion"]["prune"]["layer_sparsity"],
+                                 **{f"conv_pw_{i}": 0.6 for i in range(7, 12)}}},
+}
+
 if __name__ == "__main__":
     print(" ".join(ROWS))

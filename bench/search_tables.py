@@ -57,11 +57,23 @@ def pick_lines(auto: dict) -> list[str]:
         if not pick:
             continue
         settings = pick["settings"]
+        checked = pick.get("confirmation") or []
+        confirmed = ""
+        if checked:
+            mine = next(v for v in checked if v["trial"] == pick["trial"])
+            error = (f" with a paired standard error of {mine['se_points']:.2f} (a pass needs the mean plus one "
+                     "error within the budget)" if mine.get("se_points") is not None else "")
+            others = ", ".join(f"{v['trial']} ({v['mean_loss_points']:+.2f})"  # candidates run before the pick
+                               for v in checked[:checked.index(mine)])
+            confirmed = (f" Confirmed on validation with seeds {mine['seeds']}: mean loss "
+                         f"{mine['mean_loss_points']:+.2f} points{error}"
+                         + (f"; smaller candidates that did not pass: {others}" if others else "") + ".")
         lines.append(f"- **{name}** pick (trial {pick['trial']}): sparsity "
                      f"`{json.dumps(settings['prune']['layer_sparsity'])}`, weight bits "
                      f"`{json.dumps(settings['quant']['layer_weight_bits'])}`, activation bits "
                      f"{settings['quant']['activation_bits']}, fine-tune {settings['finetune']['epochs']} epochs at "
-                     f"{settings['finetune']['learning_rate']:.2g}, QAT {settings['qat']['epochs']} epochs.")
+                     f"{settings['finetune']['learning_rate']:.2g}, QAT {settings['qat']['epochs']} epochs."
+                     + confirmed)
     return lines
 
 

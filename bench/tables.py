@@ -136,6 +136,10 @@ def speed_lines(results: dict) -> list[str]:
     rows, older = [], []
     for name, r in results.items():
         speed = r["runs"][0].get("speed")
+        compute = r["runs"][0].get("compute") or {}
+        macs = (f"{compute['macs'] / 1e6:,.2f}M / {compute['nonzero_macs'] / 1e6:,.2f}M / "
+                f"{compute['fp32_macs'] / 1e6:,.2f}M" if {"macs", "nonzero_macs", "fp32_macs"} <= set(compute)
+                else "n/a")
         if speed and "size" in speed:
             for target in ("size", "speed"):
                 s = speed[target]
@@ -144,14 +148,15 @@ def speed_lines(results: dict) -> list[str]:
                             f"{i8['batch1']['p50_ms']:.3g} / {i8['batch1']['p95_ms']:.3g} | "
                             f"{f32['batch1']['p50_ms']:.3g} / {f32['batch1']['p95_ms']:.3g} | "
                             f"{i8['batch64']['images_per_s']:,.0f} / {f32['batch64']['images_per_s']:,.0f} | "
-                            f"**{x['batch1_p50']:.2f}×** / **{x['batch64']:.2f}×** | {s['threads']} |")
+                            f"**{x['batch1_p50']:.2f}×** / **{x['batch64']:.2f}×** | {macs} | {s['threads']} |")
         elif speed:  # results written before the export targets existed: images/s at two batch sizes
             older.append(f"- {name}: int8/fp32 `.tflite` images per second {speed['batch1']['int8_over_fp32']:.2f}× "
                          f"at batch 1, {speed['batch64']['int8_over_fp32']:.2f}× at batch 64 (seed 0; the row "
                          "predates the export targets).")
     header = ["| row | export target | .tflite bytes | gzip -9 bytes | int8 test accuracy | int8 batch 1 p50 / p95 (ms) "
-              "| fp32 batch 1 p50 / p95 (ms) | batch 64 images/s int8 / fp32 | int8 speed-up batch 1 / 64 | threads |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| fp32 batch 1 p50 / p95 (ms) | batch 64 images/s int8 / fp32 | int8 speed-up batch 1 / 64 "
+              "| MACs per image: int8 graph / on non-zero weights / fp32 model | threads |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     return (header + rows if rows else []) + older
 
 
@@ -171,7 +176,10 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
                   "INT4 (two per byte); `speed` stores the same values as int8, which LiteRT's XNNPACK int8 kernels "
                   "run. LiteRT on this machine with the stated threads; batch-1 latency over 200 invocations after 20 "
                   "warm-up ones; batch-64 throughput over at least 2 s. fp32 is the float `.tflite` of the baseline. "
-                  "Speed-up above 1: int8 is faster.", "", *speed_lines(results), *op_speed_lines(load_op_speed())]
+                  "Speed-up above 1: int8 is faster. MACs are counted from the int8 `.tflite` graph "
+                  "(`workbench.metrics.flops.graph_macs`; FLOPs = 2 × MACs): every multiply-add of its "
+                  "convolutions and fully connected layers, those on non-zero weights (what a sparse kernel "
+                  "could skip), and the float baseline's.", "", *speed_lines(results), *op_speed_lines(load_op_speed())]
     if latency:
         lines += ["", f"Widget latency, kernel side (bench/widget_latency.py, one sparsity-slider move on LeNet-5, "
                       f"{latency['moves']} moves): p50 {latency['p50_s']:.3f} s, p95 {latency['p95_s']:.3f} s. "
@@ -179,6 +187,7 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
     for result in load_browser_latency() or [None]:
         lines += browser_latency_lines(result)
     lines += train_speed_lines(load_train_speed())
+    lines += qat_profile_lines(load_qat_profile())
     lines += studio_load_lines(load_studio_load())
     lines += search_markdown(results)
     anchors = load_anchor_results()
@@ -314,6 +323,24 @@ def train_speed_lines(measured: list[dict]) -> list[str]:
     return lines
 
 
+def load_qat_profile() -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(RESULTS.glob("qat_profile_*.json"))]
+
+
+def qat_profile_lines(measured: list[dict]) -> list[str]:
+    """Where the QAT step's time went: ablations against the float model's fit (bench/qat_profile.py)."""
+    lines = []
+    for r in measured:
+        code = r.get("code", "the current code")
+        lines += ["", f"QAT step ablations, {r['model']} on {r['images']:,} images, batch {r['batch']} "
+                      f"(bench/qat_profile.py, plain model.fit, second epoch, {len(r['rounds'])} rounds alternating; "
+                      f"{code}):", "", "| variant | images/s | × float fit |", "|---|---|---|"]
+        for variant, s in r["summary"].items():
+            lines.append(f"| {variant} | {s['images_per_s']:,.0f} | "
+                         + (f"{s['vs_float']:.2f}× |" if s.get("vs_float") is not None else "— |"))
+    return lines
+
+
 def load_browser_latency() -> list[dict]:
     """bench/browser_latency.py's results: LeNet-5 (browser_latency.json) first, then other models."""
     paths = [RESULTS / "browser_latency.json", *sorted(RESULTS.glob("browser_latency_*.json"))]
@@ -354,9 +381,11 @@ def anchor_points(anchors: dict) -> list[dict]:
     """tfmot's runs on the same splits, as comparison points."""
     points = []
     for name, a in anchors.items():
+        model = a.get("model", "lenet5")
         for row in a["rows"]:
-            points.append({"label": f"tfmot prune → PQAT here: LeNet-5, {row['sparsity_target']:.0%} sparse",
-                           "model": "lenet5", "fp32_bytes": row["fp32_bytes"], "gzip_bytes": row["gzip_bytes"],
+            what = row.get("label") or f"LeNet-5, {row['sparsity_target']:.0%} sparse"
+            points.append({"label": f"tfmot prune → PQAT here: {what}",
+                           "model": model, "fp32_bytes": row["fp32_bytes"], "gzip_bytes": row["gzip_bytes"],
                            "ratio": row["ratio"], "delta_points": row["delta_points"], "run": name})
     return points
 
@@ -364,13 +393,18 @@ def anchor_points(anchors: dict) -> list[dict]:
 def anchor_lines(anchors: dict) -> list[str]:
     lines = []
     for name, a in anchors.items():
-        lines.append(f"- **{name}** (`bench/anchors/tfmot_lenet5.py`, `make anchors`: tf_keras + tfmot "
-                     f"{a['versions']['tfmot']} in their own venv; {a['source']}, {a['train']:,}/{a['validation']:,}/"
-                     f"{a['test']:,}; baseline early-stopped after {a['baseline_epochs']} epochs; seed {a['seed']}):")
+        lines.append(f"- **{name}** (`{a.get('script', 'bench/anchors/tfmot_lenet5.py')}`, `make anchors`: tf_keras + "
+                     f"tfmot {a['versions']['tfmot']} in their own venv; {a['source']}, {a['train']:,}/"
+                     f"{a['validation']:,}/{a['test']:,}; baseline early-stopped after {a['baseline_epochs']} epochs; "
+                     f"seed {a['seed']}):")
         for row in a["rows"]:
-            lines.append(f"  - {row['sparsity_target']:.0%} target: baseline {row['baseline_accuracy']:.2%} → int8 "
+            what = row.get("label") or f"{row['sparsity_target']:.0%} target"
+            speed = row.get("images_per_s")
+            trained = (" Training images/s: " + ", ".join(f"{stage} {v:,.0f}" for stage, v in speed.items())
+                       + f" (batch {a['batch']}, run alone)." if speed else "")
+            lines.append(f"  - {what}: baseline {row['baseline_accuracy']:.2%} → int8 "
                          f"{row['int8_accuracy']:.2%} ({row['delta_points']:+.2f}), {row['gzip_bytes']:,} B gzip, "
-                         f"**{row['ratio']:.1f}×**")
+                         f"**{row['ratio']:.1f}×**.{trained}")
     return lines
 
 

@@ -29,7 +29,8 @@ def _load(name):
 def test_rows_are_valid_configs():
     rows = _load("rows")
     assert set(rows.ROWS) == {"lenet5-mnist", "lenet5-fashion", "mobilenet-fashion", "lenet5-mnist-kmeans16",
-                              "lenet5-mnist-int4-kmeans8", "lenet5-mnist-structured", "mobilenet025-fashion"}
+                              "lenet5-mnist-int4-kmeans8", "lenet5-mnist-structured", "mobilenet025-fashion",
+                              "mobilenet-fashion-structured"}
     assert len(rows.SEEDS) >= 3
     assert rows.ROWS["lenet5-mnist-kmeans16"]["prune"] == rows.ROWS["lenet5-mnist"]["prune"]  # ablations: quant only
     structured = rows.ROWS["lenet5-mnist-structured"]
@@ -41,6 +42,19 @@ def test_rows_are_valid_configs():
             wb.TrainConfig(**spec[stage])
         assert spec["baseline"]["patience"] > 0, "baselines train to convergence (early stopping on validation)"
         assert spec["goal"]["ratio"] >= 10
+
+
+def test_the_structured_mobilenet_rows_channels_can_be_removed_through_the_depthwise_chains():
+    from workbench.models import build_model
+    from workbench.pruning.structured import prune_filters
+
+    spec = _load("rows").ROWS["mobilenet-fashion-structured"]
+    model = build_model(spec["model"], (28, 28, 1), 10, **spec["model_kwargs"])
+    smaller, report = prune_filters(model, 0.0, layer_sparsity=spec["prune"]["structured"])
+    assert len(report.layers) == 5 and not [name for name, _ in report.skipped if name in spec["prune"]["structured"]]
+    for i in range(7, 12):  # half the channels of each pointwise conv, and of the depthwise layer after it
+        assert smaller.get_layer(f"conv_pw_{i}").filters == 256 and smaller.get_layer(f"conv_dw_{i + 1}").kernel.shape[2] == 256
+    assert smaller.count_params() < 0.8 * model.count_params()
 
 
 def _fake_run(seed, baseline, int8, gzip_bytes, p_value=0.5):

@@ -171,6 +171,8 @@ def test_the_one_grid_equals_tf_fake_quant(kind, shape, bits, rng):
     tf_values = fake_quant.quantize_weights(tf.constant(kernel), bits, kind).numpy()
     np_values = grid.quantize(kernel, kind, bits)
     assert np.allclose(tf_values, np_values, atol=1e-6)
+    trained = fake_quant.quantize_weights(tf.constant(kernel), bits, kind, training=True).numpy()  # training's ops
+    assert np.allclose(trained, np_values, atol=1e-6) and np.all(trained[kernel == 0] == 0)
     ints = grid.integer_weights(kernel, kind, bits)
     assert np.all(ints[kernel == 0] == 0) and np.abs(ints).max() == grid.max_level(bits)
     # Reference by hand: per tensor for dense, per output channel (in x mult for depthwise) otherwise.
@@ -246,3 +248,34 @@ def test_stored_as_int8_the_fake_quant_op_gives_the_coarse_grid_values(rng, kind
     stored = fake_quant.quantize_weights(kernel, bits, kind, store_bits=8).numpy()
     assert np.allclose(stored, coarse, rtol=1e-5, atol=1e-7)
     assert np.allclose(coarse, grid.quantize(kernel.numpy(), kind, bits), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind, shape", [("conv", (1, 1, 256, 128)), ("conv", (3, 3, 8, 16)), ("depthwise", (3, 3, 32, 1))])
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_training_per_channel_fake_quant_matches_tfs_op_and_its_gradient(kind, shape, bits, rng):
+    """The elementwise per-channel fake quantization used while training (fake_quant.per_channel_train) against
+    TF's per-channel op: the same values to a float rounding (at most one step, on rounding boundaries only),
+    the same straight-through gradient, and pruned zeros exactly zero."""
+    kernel = (rng.normal(size=shape) * rng.uniform(0.01, 3, size=shape[-1])).astype(np.float32)
+    kernel[np.abs(kernel) < 0.2] = 0.0
+    variable = tf.Variable(kernel)
+    upstream = tf.constant(rng.normal(size=shape).astype(np.float32))
+    results = {}
+    for training in (False, True):
+        with tf.GradientTape() as tape:
+            q = fake_quant.quantize_weights(variable, bits, kind, training=training)
+            loss = tf.reduce_sum(q * upstream)
+        results[training] = (q.numpy(), tape.gradient(loss, variable).numpy())
+    (op, op_grad), (fast, fast_grad) = results[False], results[True]
+    flat = kernel.reshape(-1, shape[-2] * shape[-1]) if kind == "depthwise" else kernel.reshape(-1, shape[-1])
+    step = np.abs(flat).max(axis=0) / (2 ** (bits - 1) - 1)
+    diff = np.abs(fast - op).reshape(flat.shape)
+    flips = diff > step / 2  # a weight on a rounding boundary, one step away
+    assert np.all(diff <= step * (1 + 1e-5)) and flips.mean() < 1e-3
+    assert np.all(diff[~flips] <= 1e-6 * np.broadcast_to(np.abs(flat).max(axis=0), flat.shape)[~flips])  # a rounding
+    assert np.all(fast[kernel == 0] == 0)
+    assert np.array_equal(fast_grad, op_grad)
+    # straight through: the upstream gradient, except where a channel's largest weight falls a float rounding
+    # outside the nudged range (TF's op stops it there too)
+    passed = fast_grad == upstream.numpy()
+    assert passed.mean() > 0.99 and np.all(passed | (np.abs(kernel) >= np.abs(flat).max(axis=0).min() * 0.999))

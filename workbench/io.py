@@ -73,6 +73,7 @@ def publish_folder(out_dir: str | os.PathLike, write) -> pathlib.Path:
     folder holding only workbench outputs (written by an older version) is moved aside first.
     Returns the published folder. Raises ConfigError (nothing written) when ``out_dir`` is something else.
     """
+    import glob
     import shutil
 
     out = pathlib.Path(out_dir)
@@ -83,6 +84,9 @@ def publish_folder(out_dir: str | os.PathLike, write) -> pathlib.Path:
     for stale in runs.iterdir():  # interrupted writes and superseded sets of earlier runs
         if stale.resolve() != current:
             shutil.rmtree(stale, ignore_errors=True)
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.link-run-*"):  # a run killed just before its swap
+        if stale.is_symlink():
+            stale.unlink(missing_ok=True)
     folder = pathlib.Path(tempfile.mkdtemp(dir=runs, prefix="run-"))
     umask = os.umask(0)
     os.umask(umask)

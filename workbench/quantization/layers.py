@@ -93,11 +93,12 @@ class QuantWeightLayer(keras.layers.Layer):
             self.centroids.assign(centroids)
             self.assignment.assign(assignment)
 
-    def quantized_kernel(self):
-        return fake_quant.quantize_weights(self.float_kernel(), self.weight_bits, self.kind, self.store_bits)
+    def quantized_kernel(self, training: bool = False):
+        return fake_quant.quantize_weights(self.float_kernel(), self.weight_bits, self.kind, self.store_bits,
+                                           training=bool(training))
 
     def call(self, inputs, training=None):
-        y = linear_forward(inputs, self.quantized_kernel(), self.bias, self.args)
+        y = linear_forward(inputs, self.quantized_kernel(training), self.bias, self.args)
         head = self.activation == "softmax"
         y = y if head else apply_activation(y, self.activation)
         y = quantize_output(self, y, training)

@@ -1,0 +1,141 @@
+"""The tfmot reference for the MobileNet row, on the workbench's own data: prune -> pruning-preserving QAT -> int8.
+
+Runs in its own venv with tf_keras and tensorflow-model-optimization (legacy Keras 2), never in the
+package's environment (`make anchors` builds that venv and runs this):
+
+    TF_USE_LEGACY_KERAS=1 .venv-anchors/bin/python bench/anchors/tfmot_mobilenet.py DATA.npz OUT.json
+
+The recipe of bench/rows.py's ``mobilenet-fashion`` row, as tfmot can express it: MobileNet v1 alpha 1.0 from
+``applications.MobileNet`` (random init, dropout 1e-3) on the same 20,000 training images (the same splits, the
+row's ``limit``, exported by export_data.py), 28x28 scaled to 32x32 bilinearly (in the data here: tfmot's quantize registry has no Resizing
+layer; the row's model resizes inside, the same op); the row's baseline rule (early stopping on validation,
+patience 3, at least 10 and at most 30 epochs, learning rate x0.3 after 1 epoch without improvement, best epoch
+restored); the same per-layer polynomial pruning targets over the same 3 fine-tune epochs (pointwise convs and the
+classifier only; the first conv and every depthwise layer dense); PQAT for the same 1 epoch at the same rates;
+full-integer int8 conversion. tfmot has no 4-bit weights: the row's 4-bit conv_pw_12 and conv_pw_13 are 8-bit
+here. Accuracy is measured on the .tflite over the test split once; ratio = 4 * parameters / gzip -9 bytes.
+
+Training speed is stated per stage as training images per second (epochs x images / the stage's fit seconds),
+beside the row's own stage seconds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_model_optimization as tfmot  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tfmot_lenet5 import compile_model, int8_tflite, tflite_correct  # noqa: E402
+
+LIMIT = 20000
+IMAGE = 32
+BASELINE = {"epochs": 30, "patience": 3, "min_epochs": 10, "learning_rate": 1e-3}
+FINETUNE = {"epochs": 3, "learning_rate": 3e-4, "frequency": 20}
+PQAT = {"epochs": 1, "learning_rate": 1e-4}
+SPARSITY = 0.8  # every pointwise conv and the classifier not named below
+LAYER_SPARSITY = {"conv_pw_1": 0.5, "conv_pw_2": 0.6, "conv_pw_3": 0.7, "conv_pw_4": 0.7, "conv_pw_5": 0.75}
+BATCH = 128
+
+
+def resized(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([tf.image.resize(x[i:i + 2048], (IMAGE, IMAGE)).numpy() for i in range(0, len(x), 2048)])
+
+
+def mobilenet(classes: int):
+    return keras.applications.MobileNet(input_shape=(IMAGE, IMAGE, 1), alpha=1.0, include_top=True, weights=None,
+                                        classes=classes, dropout=1e-3)
+
+
+def prunable(layer) -> bool:
+    return layer.name.startswith("conv_pw_") or layer.name == "conv_preds"
+
+
+def main(data_path: str, out_path: str, seed: int = 0) -> int:
+    d = np.load(data_path)
+    x, y, xv, yv, xt, yt = (d[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
+    if len(y) != LIMIT:
+        raise SystemExit(f"Expected the row's {LIMIT:,} training images (export_data.py ... {LIMIT}). "
+                         f"Received: {len(y):,}")
+    x, xv, xt = resized(x), resized(xv), resized(xt)
+    keras.utils.set_random_seed(seed)
+    seconds = {}
+    started = time.perf_counter()
+    base = mobilenet(int(y.max()) + 1)
+    compile_model(base, BASELINE["learning_rate"])
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.3,
+                                                patience=max(1, BASELINE["patience"] // 2),
+                                                min_lr=BASELINE["learning_rate"] * 0.01)
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=BASELINE["patience"],
+                                         restore_best_weights=True, start_from_epoch=BASELINE["min_epochs"])
+    t0 = time.perf_counter()
+    history = base.fit(x, y, batch_size=BATCH, epochs=BASELINE["epochs"], validation_data=(xv, yv), verbose=0,
+                       callbacks=[plateau, stop])
+    seconds["baseline"] = time.perf_counter() - t0
+    base_correct = base.predict(xt, verbose=0).argmax(-1) == yt
+    params = base.count_params()
+    steps = FINETUNE["epochs"] * int(np.ceil(len(y) / BATCH))
+
+    def wrap(layer):  # tfmot's per-layer recipe: the trained layer itself, wrapped when it is pruned
+        if not prunable(layer):
+            return layer
+        schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, LAYER_SPARSITY.get(layer.name, SPARSITY), begin_step=0,
+                                                        end_step=steps, frequency=FINETUNE["frequency"])
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+
+    pruned = keras.models.clone_model(base, clone_function=wrap)
+    compile_model(pruned, FINETUNE["learning_rate"])
+    t0 = time.perf_counter()
+    pruned.fit(x, y, batch_size=BATCH, epochs=FINETUNE["epochs"], verbose=0,
+               callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    seconds["finetune"] = time.perf_counter() - t0
+    stripped = tfmot.sparsity.keras.strip_pruning(pruned)
+    annotated = tfmot.quantization.keras.quantize_annotate_model(stripped)
+    pqat = tfmot.quantization.keras.quantize_apply(
+        annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+    compile_model(pqat, PQAT["learning_rate"])
+    t0 = time.perf_counter()
+    pqat.fit(x, y, batch_size=BATCH, epochs=PQAT["epochs"], verbose=0)
+    seconds["qat"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    data = int8_tflite(pqat, x)
+    seconds["export"] = time.perf_counter() - t0
+    int8_correct = tflite_correct(data, xt, yt)
+    gz = len(gzip.compress(data, compresslevel=9, mtime=0))
+    kernels = [w for layer in stripped.layers if prunable(layer) for w in layer.get_weights() if w.ndim > 1]
+    zeros = sum(int((w == 0).sum()) for w in kernels) / sum(w.size for w in kernels)
+    epochs = {"baseline": len(history.history["loss"]), "finetune": FINETUNE["epochs"], "qat": PQAT["epochs"]}
+    row = {"label": "MobileNet v1 1.0, per-layer pointwise targets", "sparsity_target": SPARSITY,
+           "pruned_kernel_sparsity": zeros, "tflite_bytes": len(data), "gzip_bytes": gz, "fp32_bytes": 4 * params,
+           "ratio": 4 * params / gz, "baseline_accuracy": float(base_correct.mean()),
+           "int8_accuracy": float(int8_correct.mean()),
+           "delta_points": 100 * float(int8_correct.mean() - base_correct.mean()),
+           "images_per_s": {stage: epochs[stage] * len(y) / seconds[stage] for stage in epochs}}
+    print(json.dumps(row), flush=True)
+    result = {"what": "tfmot prune -> PQAT -> int8 .tflite, MobileNet v1 1.0 (the mobilenet-fashion row's recipe)",
+              "model": "mobilenet_v1", "script": "bench/anchors/tfmot_mobilenet.py", "source": str(d["source"]),
+              "validation_rule": str(d["validation_rule"]), "train": int(len(y)), "validation": int(len(yv)),
+              "test": int(len(yt)), "seed": seed, "baseline": BASELINE, "finetune": FINETUNE, "pqat": PQAT,
+              "batch": BATCH, "layer_sparsity": LAYER_SPARSITY, "baseline_epochs": epochs["baseline"],
+              "stage_seconds": seconds, "rows": [row],
+              "versions": {"tensorflow": tf.__version__, "tf_keras": keras.__version__, "tfmot": tfmot.__version__},
+              "seconds": time.perf_counter() - started, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    tmp = out_path + ".part"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh, indent=2, sort_keys=True)
+    os.replace(tmp, out_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
