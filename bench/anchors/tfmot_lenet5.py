@@ -82,6 +82,20 @@ def tflite_correct(data: bytes, x, y) -> np.ndarray:
     return np.concatenate(preds) == y
 
 
+def environment() -> dict:
+    """The versions and machine a reference result was measured with."""
+    return {"versions": {"tensorflow": tf.__version__, "tf_keras": keras.__version__, "tfmot": tfmot.__version__},
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+
+
+def write_result(result: dict, out_path: str) -> None:
+    """All-or-nothing: a .part file beside the result, renamed onto it."""
+    tmp = out_path + ".part"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh, indent=2, sort_keys=True)
+    os.replace(tmp, out_path)
+
+
 def main(data_path: str, out_path: str, seed: int = 0) -> int:
     d = np.load(data_path)
     x, y, xv, yv, xt, yt = (d[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
@@ -130,13 +144,8 @@ def main(data_path: str, out_path: str, seed: int = 0) -> int:
               "validation_rule": str(d["validation_rule"]), "train": int(len(y)), "validation": int(len(yv)),
               "test": int(len(yt)), "seed": seed, "baseline": BASELINE, "finetune": FINETUNE, "pqat": PQAT,
               "baseline_epochs": len(history.history["loss"]), "rows": rows,
-              "versions": {"tensorflow": tf.__version__, "tf_keras": keras.__version__,
-                           "tfmot": tfmot.__version__},
-              "seconds": time.perf_counter() - started, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
-    tmp = out_path + ".part"
-    with open(tmp, "w") as fh:
-        json.dump(result, fh, indent=2, sort_keys=True)
-    os.replace(tmp, out_path)
+              "seconds": time.perf_counter() - started, **environment()}
+    write_result(result, out_path)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import platform
 import sys
 import time
 
@@ -36,7 +35,7 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tfmot_lenet5 import compile_model, int8_tflite, tflite_correct  # noqa: E402
+from tfmot_lenet5 import compile_model, environment, int8_tflite, tflite_correct, write_result  # noqa: E402
 
 LIMIT = 20000
 IMAGE = 32
@@ -127,13 +126,8 @@ def main(data_path: str, out_path: str, seed: int = 0) -> int:
               "validation_rule": str(d["validation_rule"]), "train": int(len(y)), "validation": int(len(yv)),
               "test": int(len(yt)), "seed": seed, "baseline": BASELINE, "finetune": FINETUNE, "pqat": PQAT,
               "batch": BATCH, "layer_sparsity": LAYER_SPARSITY, "baseline_epochs": epochs["baseline"],
-              "stage_seconds": seconds, "rows": [row],
-              "versions": {"tensorflow": tf.__version__, "tf_keras": keras.__version__, "tfmot": tfmot.__version__},
-              "seconds": time.perf_counter() - started, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
-    tmp = out_path + ".part"
-    with open(tmp, "w") as fh:
-        json.dump(result, fh, indent=2, sort_keys=True)
-    os.replace(tmp, out_path)
+              "stage_seconds": seconds, "rows": [row], "seconds": time.perf_counter() - started, **environment()}
+    write_result(result, out_path)
     return 0
 
 
