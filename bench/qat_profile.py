@@ -24,13 +24,15 @@ import os
 import pathlib
 import platform
 import sys
-import time
 
 import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-MODELS = {"lenet5": {}, "mobilenet_v1": {"alpha": 1.0, "image_size": 32}}
+sys.path.insert(0, str(HERE))
+
+from search_run import _commit  # noqa: E402
+from train_speed import MODELS, RESULTS, EpochTimer  # noqa: E402  (the same models and epoch timing)
+
 VARIANTS = ("float", "qat", "qat_no_act", "qat_no_ema", "qat_no_weights", "float_xla", "qat_xla")
 
 
@@ -62,21 +64,6 @@ def ablated(variant: str):
         layers.quantize_output, fake_quant.quantize_weights = saved
 
 
-class EpochTimer:
-    def __init__(self):
-        import keras
-
-        class _Callback(keras.callbacks.Callback):
-            def on_epoch_begin(cb, epoch, logs=None):
-                cb.t0 = time.perf_counter()
-
-            def on_epoch_end(cb, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - cb.t0)
-
-        self.seconds: list[float] = []
-        self.callback = _Callback()
-
-
 def one(variant: str, trained, qat_source, x, y, batch: int) -> float:
     import keras
 
@@ -92,7 +79,7 @@ def one(variant: str, trained, qat_source, x, y, batch: int) -> float:
     with ablated(variant):
         model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], jit_compile=variant.endswith("_xla"))
-        model.fit(x, y, batch_size=batch, epochs=2, verbose=0, callbacks=[timer.callback], shuffle=True)
+        model.fit(x, y, batch_size=batch, epochs=2, verbose=0, callbacks=[timer], shuffle=True)
     return len(x) / timer.seconds[1]
 
 
@@ -132,11 +119,7 @@ def main() -> int:
     summary = {v: {"images_per_s": float(np.median([r[v] for r in rounds])),
                    "vs_float": float(np.median([r[v] / r["float"] for r in rounds])) if "float" in ran
                    else None} for v in ran}
-    import subprocess
-
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True,
-                          text=True).stdout.strip() or "unknown"
-    result = {"code": f"{head}: the per-channel weights' fake quantization of fake_quant.per_channel_train in training",
+    result = {"code": _commit(),
               "what": "steady images/s of one QAT training epoch with parts of fake quantization taken out "
                       "(plain model.fit, alternating variants per round)",
               "model": args.model, "model_kwargs": MODELS[args.model], "images": args.images, "batch": args.batch,

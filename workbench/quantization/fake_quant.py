@@ -64,12 +64,13 @@ def per_channel_train(flat, m, bits: int):
     that. The values equal the op's to within a float rounding (TF's kernel may fuse a multiply-add): rarely, a
     weight on a rounding boundary lands one step away during training; the exported model uses TF's op.
     """
-    qmin, qmax = 1.0, float(2 ** bits - 1)
-    scale = 2.0 * m / (qmax - qmin)
-    inverse = (qmax - qmin) / (2.0 * m)
-    zero_point = tf.clip_by_value(tf.round(qmin + m / scale), qmin, qmax)  # qmin - min / scale, min = -m
-    low = (qmin - zero_point) * scale
-    high = (qmax - zero_point) * scale
+    levels = float(2 ** bits - 2)  # qmax - qmin of the narrow range [1, 2^b - 1]
+    scale = 2.0 * m / levels
+    inverse = levels / (2.0 * m)
+    # TF nudges the zero point to an integer; over [-m, m] it is exactly 2^(b-1), so the nudged range is
+    # -max_level * scale .. +max_level * scale (the same products TF computes)
+    low = -max_level(bits) * scale
+    high = max_level(bits) * scale
 
     @tf.custom_gradient
     def fake_quant(x):
