@@ -30,7 +30,9 @@ def test_rows_are_valid_configs():
     rows = _load("rows")
     assert set(rows.ROWS) == {"lenet5-mnist", "lenet5-fashion", "mobilenet-fashion", "lenet5-mnist-kmeans16",
                               "lenet5-mnist-int4-kmeans8", "lenet5-mnist-structured", "mobilenet025-fashion",
-                              "mobilenet-fashion-structured"}
+                              "mobilenet-fashion-structured", "mobilenet-fashion-full"}
+    full = rows.ROWS["mobilenet-fashion-full"]
+    assert full["limit"] == 0 and full["prune"] == rows.ROWS["mobilenet-fashion-structured"]["prune"]
     assert len(rows.SEEDS) >= 3
     assert rows.ROWS["lenet5-mnist-kmeans16"]["prune"] == rows.ROWS["lenet5-mnist"]["prune"]  # ablations: quant only
     structured = rows.ROWS["lenet5-mnist-structured"]
@@ -55,6 +57,20 @@ def test_the_structured_mobilenet_rows_channels_can_be_removed_through_the_depth
     for i in range(7, 12):  # half the channels of each pointwise conv, and of the depthwise layer after it
         assert smaller.get_layer(f"conv_pw_{i}").filters == 256 and smaller.get_layer(f"conv_dw_{i + 1}").kernel.shape[2] == 256
     assert smaller.count_params() < 0.8 * model.count_params()
+
+
+def test_the_tfmot_reference_keeps_as_many_weights_per_layer_as_a_structured_row():
+    recipes = _load("anchors/recipes")
+    plain, full = recipes.mobilenet_recipe("mobilenet-fashion"), recipes.mobilenet_recipe("mobilenet-fashion-full")
+    assert plain["limit"] == 20000 and full["limit"] == 0 and full["baseline"]["min_epochs"] == 6
+    assert plain["layer_sparsity"]["conv_pw_1"] == 0.5 and plain["layer_sparsity"]["conv_pw_8"] == 0.8
+    # conv_pw_7 loses half its outputs (then 0.6 of the rest); conv_pw_8..11 also half their inputs; conv_pw_12 only
+    # half its inputs (then the default 0.8): the weights kept are 0.5 * 0.4, 0.25 * 0.4 and 0.5 * 0.2.
+    expected = {"conv_pw_6": 0.8, "conv_pw_7": 0.8, "conv_pw_8": 0.9, "conv_pw_11": 0.9, "conv_pw_12": 0.9,
+                "conv_pw_13": 0.8, "conv_preds": 0.8}
+    assert {name: full["layer_sparsity"][name] for name in expected} == pytest.approx(expected)
+    with pytest.raises(ValueError, match="Received: 'lenet5-mnist'"):
+        recipes.mobilenet_recipe("lenet5-mnist")
 
 
 def _fake_run(seed, baseline, int8, gzip_bytes, p_value=0.5):

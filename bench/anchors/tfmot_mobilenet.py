@@ -3,17 +3,21 @@
 Runs in its own venv with tf_keras and tensorflow-model-optimization (legacy Keras 2), never in the
 package's environment (`make anchors` builds that venv and runs this):
 
-    TF_USE_LEGACY_KERAS=1 .venv-anchors/bin/python bench/anchors/tfmot_mobilenet.py DATA.npz OUT.json
+    TF_USE_LEGACY_KERAS=1 .venv-anchors/bin/python bench/anchors/tfmot_mobilenet.py DATA.npz OUT.json \
+        [--row mobilenet-fashion] [--seed 0]
 
-The recipe of bench/rows.py's ``mobilenet-fashion`` row, as tfmot can express it: MobileNet v1 alpha 1.0 from
-``applications.MobileNet`` (random init, dropout 1e-3) on the same 20,000 training images (the same splits, the
-row's ``limit``, exported by export_data.py), 28x28 scaled to 32x32 bilinearly (in the data here: tfmot's quantize registry has no Resizing
-layer; the row's model resizes inside, the same op); the row's baseline rule (early stopping on validation,
-patience 3, at least 10 and at most 30 epochs, learning rate x0.3 after 1 epoch without improvement, best epoch
-restored); the same per-layer polynomial pruning targets over the same 3 fine-tune epochs (pointwise convs and the
-classifier only; the first conv and every depthwise layer dense); PQAT for the same 1 epoch at the same rates;
-full-integer int8 conversion. tfmot has no 4-bit weights: the row's 4-bit conv_pw_12 and conv_pw_13 are 8-bit
-here. Accuracy is measured on the .tflite over the test split once; ratio = 4 * parameters / gzip -9 bytes.
+The recipe of a MobileNet row of bench/rows.py (read from that file, the one source), as tfmot can express it:
+MobileNet v1 alpha 1.0 from ``applications.MobileNet`` (random init, dropout 1e-3) on the same training images (the
+same splits and the row's ``limit``, exported by export_data.py), 28x28 scaled to 32x32 bilinearly (in the data
+here: tfmot's quantize registry has no Resizing layer; the row's model resizes inside, the same op); the row's
+baseline rule (early stopping on validation, its patience and minimum and maximum epochs, learning rate x0.3 after
+epochs without improvement, best epoch restored); the row's per-layer polynomial pruning targets over the same
+fine-tune epochs (pointwise convs and the classifier only; the first conv and every depthwise layer dense); PQAT for
+the same epochs at the same rates; full-integer int8 conversion. tfmot has no 4-bit weights: the row's 4-bit layers
+are 8-bit here. tfmot cannot remove channels through depthwise chains: where the row removes a fraction of a
+pointwise conv's output channels (``structured``), that layer (and the next pointwise conv, whose inputs go with
+them) keeps the same number of weights here by a higher unstructured target, 1 - (1 - s)(1 - out)(1 - in).
+Accuracy is measured on the .tflite over the test split once; ratio = 4 * parameters / gzip -9 bytes.
 
 Training speed is stated per stage as training images per second (epochs x images / the stage's fit seconds),
 beside the row's own stage seconds.
@@ -21,6 +25,7 @@ beside the row's own stage seconds.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import os
@@ -35,15 +40,10 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from recipes import mobilenet_recipe as recipe  # noqa: E402
 from tfmot_lenet5 import compile_model, environment, int8_tflite, tflite_correct, write_result  # noqa: E402
 
-LIMIT = 20000
 IMAGE = 32
-BASELINE = {"epochs": 30, "patience": 3, "min_epochs": 10, "learning_rate": 1e-3}
-FINETUNE = {"epochs": 3, "learning_rate": 3e-4, "frequency": 20}
-PQAT = {"epochs": 1, "learning_rate": 1e-4}
-SPARSITY = 0.8  # every pointwise conv and the classifier not named below
-LAYER_SPARSITY = {"conv_pw_1": 0.5, "conv_pw_2": 0.6, "conv_pw_3": 0.7, "conv_pw_4": 0.7, "conv_pw_5": 0.75}
 BATCH = 128
 
 
@@ -51,8 +51,8 @@ def resized(x: np.ndarray) -> np.ndarray:
     return np.concatenate([tf.image.resize(x[i:i + 2048], (IMAGE, IMAGE)).numpy() for i in range(0, len(x), 2048)])
 
 
-def mobilenet(classes: int):
-    return keras.applications.MobileNet(input_shape=(IMAGE, IMAGE, 1), alpha=1.0, include_top=True, weights=None,
+def mobilenet(classes: int, alpha: float):
+    return keras.applications.MobileNet(input_shape=(IMAGE, IMAGE, 1), alpha=alpha, include_top=True, weights=None,
                                         classes=classes, dropout=1e-3)
 
 
@@ -60,17 +60,21 @@ def prunable(layer) -> bool:
     return layer.name.startswith("conv_pw_") or layer.name == "conv_preds"
 
 
-def main(data_path: str, out_path: str, seed: int = 0) -> int:
+def main(data_path: str, out_path: str, row: str = "mobilenet-fashion", seed: int = 0) -> int:
+    r = recipe(row)
+    BASELINE, FINETUNE, PQAT, LAYER_SPARSITY = r["baseline"], r["finetune"], r["pqat"], r["layer_sparsity"]
     d = np.load(data_path)
     x, y, xv, yv, xt, yt = (d[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
-    if len(y) != LIMIT:
-        raise SystemExit(f"Expected the row's {LIMIT:,} training images (export_data.py ... {LIMIT}). "
+    if r["limit"] and len(y) != r["limit"]:
+        raise SystemExit(f"Expected the row's {r['limit']:,} training images (export_data.py ... {r['limit']}). "
                          f"Received: {len(y):,}")
+    if not r["limit"] and len(y) + len(yv) < 60000:
+        raise SystemExit(f"Expected every training image (export_data.py without a limit). Received: {len(y):,}")
     x, xv, xt = resized(x), resized(xv), resized(xt)
     keras.utils.set_random_seed(seed)
     seconds = {}
     started = time.perf_counter()
-    base = mobilenet(int(y.max()) + 1)
+    base = mobilenet(int(y.max()) + 1, r["alpha"])
     compile_model(base, BASELINE["learning_rate"])
     plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.3,
                                                 patience=max(1, BASELINE["patience"] // 2),
@@ -88,7 +92,7 @@ def main(data_path: str, out_path: str, seed: int = 0) -> int:
     def wrap(layer):  # tfmot's per-layer recipe: the trained layer itself, wrapped when it is pruned
         if not prunable(layer):
             return layer
-        schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, LAYER_SPARSITY.get(layer.name, SPARSITY), begin_step=0,
+        schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, LAYER_SPARSITY[layer.name], begin_step=0,
                                                         end_step=steps, frequency=FINETUNE["frequency"])
         return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
 
@@ -114,14 +118,14 @@ def main(data_path: str, out_path: str, seed: int = 0) -> int:
     kernels = [w for layer in stripped.layers if prunable(layer) for w in layer.get_weights() if w.ndim > 1]
     zeros = sum(int((w == 0).sum()) for w in kernels) / sum(w.size for w in kernels)
     epochs = {"baseline": len(history.history["loss"]), "finetune": FINETUNE["epochs"], "qat": PQAT["epochs"]}
-    row = {"label": "MobileNet v1 1.0, per-layer pointwise targets", "sparsity_target": SPARSITY,
+    row = {"label": f"MobileNet v1 {r['alpha']}, per-layer pointwise targets of {row}",
            "pruned_kernel_sparsity": zeros, "tflite_bytes": len(data), "gzip_bytes": gz, "fp32_bytes": 4 * params,
            "ratio": 4 * params / gz, "baseline_accuracy": float(base_correct.mean()),
            "int8_accuracy": float(int8_correct.mean()),
            "delta_points": 100 * float(int8_correct.mean() - base_correct.mean()),
            "images_per_s": {stage: epochs[stage] * len(y) / seconds[stage] for stage in epochs}}
     print(json.dumps(row), flush=True)
-    result = {"what": "tfmot prune -> PQAT -> int8 .tflite, MobileNet v1 1.0 (the mobilenet-fashion row's recipe)",
+    result = {"what": f"tfmot prune -> PQAT -> int8 .tflite, MobileNet v1 {r['alpha']} (the {row} row's recipe)", "row": row,
               "model": "mobilenet_v1", "script": "bench/anchors/tfmot_mobilenet.py", "source": str(d["source"]),
               "validation_rule": str(d["validation_rule"]), "train": int(len(y)), "validation": int(len(yv)),
               "test": int(len(yt)), "seed": seed, "baseline": BASELINE, "finetune": FINETUNE, "pqat": PQAT,
@@ -132,4 +136,14 @@ def main(data_path: str, out_path: str, seed: int = 0) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data")
+    parser.add_argument("out")
+    parser.add_argument("--row", default="mobilenet-fashion")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    try:
+        recipe(args.row)
+    except ValueError as error:
+        parser.error(str(error))
+    sys.exit(main(args.data, args.out, args.row, args.seed))
