@@ -92,3 +92,20 @@ def test_one_ranking_gives_the_masks_and_thresholds_of_a_fresh_sort_at_every_spa
         k = int(np.floor(sparsity * scores.size + 0.5))
         assert np.array_equal(ranking.mask(sparsity), _reference_mask(scores, sparsity))
         assert ranking.threshold(sparsity) == (np.sort(scores.ravel().astype(np.float64))[k - 1] if k else 0.0)
+
+
+def test_the_partition_picks_the_same_weights_as_a_stable_sort_with_ties_and_nans(rng):
+    scores = np.round(rng.random((11, 13)), 1)  # many ties, broken in C order
+    scores[3, 4] = scores[7, 1] = np.nan
+    flat = scores.ravel()
+    for k in (0, 1, 5, 40, 77, 140, 142, 143, 150):
+        expected = np.zeros(flat.size, dtype=bool)
+        expected[np.argsort(flat, kind="stable")[:k]] = True
+        assert np.array_equal(masks.lowest(flat, k), expected), k
+    for sparsity in (0.0, 0.3, 0.97, 0.999):
+        assert np.array_equal(masks.mask_for_sparsity(scores[:, :-1], sparsity),
+                              _reference_mask(scores[:, :-1], sparsity))
+    layers = {"a": np.round(rng.random((6, 5)), 1), "b": np.round(rng.random(17), 1)}
+    both = np.concatenate([layers["a"].ravel(), layers["b"]])
+    out = masks.global_masks(layers, 0.45)
+    assert np.array_equal(np.concatenate([out["a"].ravel(), out["b"]]), _reference_mask(both, 0.45))
