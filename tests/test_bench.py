@@ -233,3 +233,15 @@ def test_a_seed_exports_both_targets_and_times_each_beside_fp32(trained_lenet, s
     tables = _load("tables")
     lines = tables.speed_lines({"lenet5-mnist": {"runs": [{"speed": out}]}})
     assert lines[2].startswith("| lenet5-mnist | size | ") and lines[3].startswith("| lenet5-mnist | speed | ")
+
+
+def test_the_mask_update_bench_times_both_ways_on_the_same_masks_and_counts_the_rows_updates():
+    bench = _load("mask_update")
+    result = bench.measure("lenet5", rounds=1, images=7200)
+    assert result["same_masks"] is True and result["updates_timed"] == {"partition": 5, "stable_sort": 5}
+    assert result["prunable_weights"] == 20 * 25 + 50 * 20 * 25 + 800 * 500 + 500 * 10
+    r = result["row_updates"]  # lenet5-mnist: 12 epochs of 57 steps, an update every 25 steps up to 70% of them
+    end = int(0.7 * 12 * 57)
+    assert r["updates"] == len(range(0, end + 1, 25)) + (end % 25 > 0) and r["epochs"] == 12
+    lines = "\n".join(bench.mask_update_lines(result))
+    assert f"{result['prunable_weights']:,} prunable weights" in lines and "the same masks: yes" in lines
