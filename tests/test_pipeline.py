@@ -72,7 +72,7 @@ def test_baseline_stops_early_on_validation_and_says_so(run):
     b = report.baseline_training
     assert b["trained_here"] and "early stopping on validation accuracy: patience 1, at most 5" in b["rule"]
     assert 1 <= b["best_epoch"] <= b["epochs"] <= 5
-    assert report.dataset["validation"] == 800 and "stratified" in report.dataset["validation_rule"]
+    assert report.dataset["validation"] == 2000 and "stratified" in report.dataset["validation_rule"]
 
 
 def test_outputs_and_report_json(run):

@@ -55,4 +55,4 @@ def test_wheel_installs_and_the_paper_app_reads_its_results(tmp_path):
     assert probe["file"].startswith(str(site)), "imported the source tree, not the installed wheel"
     expected = json.loads((ROOT / "workbench" / "data" / "bench_summary.json").read_text())["rows"]
     assert probe["rows"] == expected and probe["table"] == len(expected) and probe["tables_html"]
-    assert probe["baseline"].startswith(str(site)) and probe["train"] == 7200
+    assert probe["baseline"].startswith(str(site)) and probe["train"] == 6000

@@ -29,6 +29,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import sys
 import time
 
@@ -57,7 +58,8 @@ def mobilenet(classes: int, alpha: float):
 
 
 def prunable(layer) -> bool:
-    return layer.name.startswith("conv_pw_") or layer.name == "conv_preds"
+    """The pointwise convs and the classifier (not their BatchNorm and ReLU layers, which hold no kernel)."""
+    return re.fullmatch(r"conv_pw_\d+", layer.name) is not None or layer.name == "conv_preds"
 
 
 def main(data_path: str, out_path: str, row: str = "mobilenet-fashion", seed: int = 0) -> int:

@@ -11,7 +11,18 @@ from workbench.errors import DataError
 
 
 DEFAULT_VALIDATION_FRACTION = 0.1  # of the training images, carved out stratified and seeded
+MIN_VALIDATION_IMAGES = 2000  # ... but at least this many, up to MAX_VALIDATION_FRACTION of the training images
+MAX_VALIDATION_FRACTION = 0.25
 DEFAULT_VALIDATION_SEED = 0
+
+
+def validation_fraction(n_train: int) -> float:
+    """The fraction of ``n_train`` provided training images carved out for validation: 10%, raised towards 2,000
+    images (at most a quarter) on small sets. Every choice is made on validation, and its resolution is set by its
+    size: the paired standard error of an accuracy difference on 800 images (10% of the bundled MNIST sample's
+    8,000) was 0.23-0.26 points, most of a 0.3-point budget; 2,000 images bring it to about 0.6 of that."""
+    wanted = MIN_VALIDATION_IMAGES / max(1, n_train)
+    return max(DEFAULT_VALIDATION_FRACTION, min(MAX_VALIDATION_FRACTION, wanted))
 SPLITS = ("train", "validation", "test")
 
 
@@ -20,8 +31,8 @@ class Dataset:
     """Train, validation and test splits of images scaled to [0, 1] float32, NHWC, with integer labels.
 
     The validation split is carved from the training images the loader provides: stratified by
-    class and seeded (``DEFAULT_VALIDATION_FRACTION`` = 10% with seed 0 unless ``x_val``/``y_val``
-    are given). Every choice (live accuracy, curves, sensitivity, early stopping, search, bench
+    class and seeded (``validation_fraction``: 10%, or up to 25% to hold 2,000 images, with seed 0,
+    unless ``x_val``/``y_val`` are given). Every choice (live accuracy, curves, sensitivity, early stopping, search, bench
     settings) is made on validation; the test split is used once, for a final report.
 
     Attributes:
@@ -47,10 +58,11 @@ class Dataset:
 
     def __post_init__(self):
         if self.x_val is None or self.y_val is None:
+            fraction = validation_fraction(len(self.y_train))
             self.x_train, self.y_train, self.x_val, self.y_val = carve_validation(
-                self.x_train, self.y_train, DEFAULT_VALIDATION_FRACTION, DEFAULT_VALIDATION_SEED)
-            self.validation_rule = (f"{DEFAULT_VALIDATION_FRACTION:.0%} of the provided training images, "
-                                    f"stratified by class, seed {DEFAULT_VALIDATION_SEED}")
+                self.x_train, self.y_train, fraction, DEFAULT_VALIDATION_SEED)
+            self.validation_rule = (f"{fraction:.0%} of the provided training images, stratified by class, "
+                                    f"seed {DEFAULT_VALIDATION_SEED}")
         elif not self.validation_rule:
             self.validation_rule = "given"
 
