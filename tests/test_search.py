@@ -314,7 +314,8 @@ def test_a_failing_trial_and_a_killed_worker_cost_one_trial_each(tiny_data, tiny
     assert report.counts["complete"] + report.counts["fail"] + report.counts["pruned"] == 5
     others = trials.drop(index=1)
     lost = others[others["state"] == "fail"]
-    assert all("KilledWorker" in e for e in lost["error"]), lost  # a death costs at most that trial
+    # a death costs at most that trial: retried and killed twice, or given up as lost if the scheduler dropped it
+    assert all("KilledWorker" in e or e.startswith("lost:") for e in lost["error"]), lost
 
 
 def _raise_in_trial(number: int) -> None:
@@ -478,3 +479,95 @@ def test_trials_stop_starting_once_the_deadline_function_says_the_tail_no_longer
     # after k finished trials the start limit is end - 37.5 - 10k (k >= 1): k = 3 leaves -7.5 s, so 3 trials ran
     assert outcome == {"stopped": False, "timed_out": True} and len(study.trials) == 3 == len(finished)
     assert asked[-1] == 3
+
+
+class _Stuck:
+    """A future whose task the scheduler forgot: never done (as a Dask future stays after a dropped connection)."""
+
+    def __init__(self, key, status="pending"):
+        self.key, self.status, self.cancelled = key, status, False
+
+    def done(self):
+        return False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def test_the_lost_watch_gives_up_a_task_the_scheduler_missed_twice_in_a_row_or_that_says_it_is_lost():
+    from workbench.search.engine import LOST_AFTER, LostWatch
+
+    now = [0.0]
+    answers = []
+
+    def probe(futures):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    a, b, c = _Stuck("a"), _Stuck("b"), _Stuck("c", status="lost")
+    watch = LostWatch(probe, every=10.0, clock=lambda: now[0])
+    assert watch.lost([a, b, c]) == [c]  # its status says so; the scheduler is not asked before 10 s
+    now[0] = 10.0
+    answers[:] = [{"a"}, {"b"}, OSError("scheduler busy"), set()]
+    assert watch.lost([a, b]) == []  # b missed once
+    now[0] = 20.0
+    assert watch.lost([a, b]) == []  # a missed once, b found again: its count starts over
+    now[0] = 25.0
+    assert watch.lost([a, b]) == []  # too soon: not asked
+    now[0] = 30.0
+    assert watch.lost([a, b]) == []  # the probe failed: no evidence either way
+    now[0] = 40.0
+    assert LOST_AFTER == 2 and watch.lost([a, b]) == [a]  # a: missed at 20 s and 40 s
+
+
+def test_a_trial_the_cluster_lost_is_told_failed_once_and_the_search_goes_on():
+    import concurrent.futures
+
+    from workbench.search import engine
+
+    study, _ = engine.open_study(None, "lost", seed=0, resume=False)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    stuck = _Stuck("trial-0")
+    told = []
+
+    def submit(trial):
+        trial.suggest_float("x", 0, 1)
+        if trial.number == 0:
+            return stuck
+        return pool.submit(lambda: {"state": "complete", "values": [100, 0.9], "seconds": {"total": 1.0}})
+
+    now = [0.0]
+
+    def clock():
+        now[0] += 1.0  # every look at the clock is a second later
+        return now[0]
+
+    watch = engine.LostWatch(lambda futures: set(), every=5.0, clock=clock)
+    outcome = engine.run_trials(study, submit, 3, None, 2, 0.9, 1.0, on_record=lambda n, rec: told.append((n, rec)),
+                                watch=watch)
+    pool.shutdown()
+    assert outcome == {"stopped": False, "timed_out": False} and stuck.cancelled
+    assert sorted(n for n, _ in told) == [0, 1, 2] and len(study.trials) == 3  # told once each, 3 counted
+    lost = dict(told)[0]
+    assert lost["state"] == "fail" and lost["error"].startswith("lost: the Dask scheduler no longer holds")
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    # collect() (confirmation runs, final seeds) gives the same record instead of waiting for ever
+    again = _Stuck("confirm-0")
+    done = concurrent.futures.Future()
+    done.set_result({"state": "complete", "seed": 1})
+    assert engine.collect([done, again], engine.LostWatch(lambda f: set(), every=0.0)) == [
+        {"state": "complete", "seed": 1}, {"state": "fail", "error": engine.LOST}]
+
+
+def test_the_scheduler_is_asked_which_tasks_it_still_holds():
+    from distributed import Client, LocalCluster
+
+    from workbench.search.engine import scheduler_knows
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,  # in-process (inproc://): no sockets
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        held = client.submit(sum, [1, 2], key="held-sum")
+        assert held.result() == 3
+        assert scheduler_knows(client, [held, _Stuck("never-submitted")]) == {"held-sum"}

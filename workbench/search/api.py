@@ -142,14 +142,30 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         slots = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
         if on_start is not None:
             on_start({"dashboard": dashboard, "workers": slots, "layers": layers, "baseline_validation": base_val})
-        base_future = client.scatter(baseline_bytes, broadcast=True)
-        data_future = {"name": data_spec} if data_spec else client.scatter(run.data, broadcast=True)
+        inputs = {"base": client.scatter(baseline_bytes, broadcast=True),
+                  "data": {"name": data_spec} if data_spec else client.scatter(run.data, broadcast=True)}
+
+        def probe(futures) -> set:
+            """The keys the scheduler holds; the scattered inputs are sent again if it dropped them."""
+            scattered = [f for f in inputs.values() if not isinstance(f, dict)]
+            known = engine.scheduler_knows(client, list(futures) + scattered)
+            if inputs["base"].key not in known:
+                inputs["base"] = client.scatter(baseline_bytes, broadcast=True)
+            if not isinstance(inputs["data"], dict) and inputs["data"].key not in known:
+                inputs["data"] = client.scatter(run.data, broadcast=True)
+            return known
+
+        watch = engine.LostWatch(probe)
         t0 = time.perf_counter()
         if warm_start and new_study:
             status("sensitivity scan (validation split)")
-            futures = [client.submit(scan_layer, base_future, data_future, name, SCAN_SPARSITIES, pure=False)
+            futures = [client.submit(scan_layer, inputs["base"], inputs["data"], name, SCAN_SPARSITIES, pure=False)
                        for name in layers]
-            scan_rows = [row for f in futures for row in f.result()]
+            scanned = engine.collect(futures, watch)
+            failed = [(name, r["error"]) for name, r in zip(layers, scanned) if isinstance(r, dict)]
+            if failed:
+                raise RuntimeError(f"The sensitivity scan failed on layer {failed[0][0]!r}: {failed[0][1]}")
+            scan_rows = [row for rows in scanned for row in rows]
             study.set_user_attr("scan", engine.json_ready(scan_rows))
             study.enqueue_trial(space.params_for(warm_start_sparsities(_frame(scan_rows), SAFE_START), bits=8),
                                 user_attrs={"warm_start": SAFE_START})
@@ -197,7 +213,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                 brackets[trial.number] = trial.user_attrs["bracket"]
             params = space.sample(trial, layers)
             job = job_for(trial.number, params, job_seed=seed)
-            return client.submit(run_job, job, base_future, data_future, pure=False,
+            return client.submit(run_job, job, inputs["base"], inputs["data"], pure=False,
                                  key=engine.unique_key(study_name, trial.number))
 
         def on_record(number: int, record: dict) -> None:
@@ -224,7 +240,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             return None if budget_end is None else budget_end - engine.tail_seconds(durations(), slots, runs)
         t0 = time.perf_counter()
         outcome = engine.run_trials(study, submit, trials, deadline, slots, base_val, max_loss,
-                                    on_record=on_record, stop=stop, plan=plan)
+                                    on_record=on_record, stop=stop, plan=plan, watch=watch)
         seconds["search"] = time.perf_counter() - t0
 
         trials_table = reports.trials_frame(study, base_val, max_loss)
@@ -243,9 +259,11 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                     out_of_time = True  # the time budget has no room for another batch and the final seeds
                     break
                 futures = {n: [client.submit(run_job, job_for(n, study.trials[n].params, split="confirm",
-                                                              job_seed=s), base_future, data_future, pure=False)
+                                                              job_seed=s), inputs["base"], inputs["data"], pure=False)
                                for s in fresh_seeds] for n in batch}
-                verdicts += [confirming.judge(n, client.gather(futures[n]), base_val, max_loss) for n in batch]
+                for n in batch:
+                    runs = [{"seed": s, **r} for r, s in zip(engine.collect(futures[n], watch), fresh_seeds)]
+                    verdicts.append(confirming.judge(n, runs, base_val, max_loss))
                 if confirming.chosen(verdicts) is not None or (stop is not None and stop.is_set()):
                     break
             number = confirming.chosen(verdicts)
@@ -263,7 +281,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             status(f"measuring the pick (trial {number}) on the test split, seeds {list(final_seeds)}")
             t0 = time.perf_counter()
             jobs = [job_for(number, params, split="test", job_seed=s) for s in final_seeds]
-            finals = client.gather([client.submit(run_job, j, base_future, data_future, pure=False) for j in jobs])
+            finals = engine.collect([client.submit(run_job, j, inputs["base"], inputs["data"], pure=False)
+                                     for j in jobs], watch)
+            finals = [{"seed": s, **f} for f, s in zip(finals, final_seeds)]
             failed = [f for f in finals if f["state"] != "complete"]
             finals = [f for f in finals if f["state"] == "complete"]
             pick.update(test=reports.summarise_seeds(finals) if finals else None,

@@ -10,7 +10,9 @@ same point, they would miss the budget; stopped trials are told as PRUNED.
 
 Faults: a worker that dies mid-trial costs that trial one retry (``allowed-failures`` = 1 on the
 embedded cluster), then the trial is told FAIL (KilledWorker). A trial that raises comes back
-as a FAIL record with its message. Each trial is told exactly once. A search killed mid-way
+as a FAIL record with its message. A trial whose task the scheduler dropped (``LostWatch``: it no longer
+holds the key, asked every ``CHECK_SECONDS``) is told FAIL too, instead of being waited for for ever, and so are
+confirmation runs and final seeds (``collect``). Each trial is told exactly once. A search killed mid-way
 leaves RUNNING trials in its journal: ``resume`` marks them FAIL (interrupted) and enqueues
 their parameters again.
 """
@@ -33,6 +35,8 @@ from workbench.errors import ConfigError
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RDB_PREFIXES = ("sqlite:", "postgresql:", "postgresql+", "mysql:", "mysql+")
 POLL_SECONDS = 0.25
+CHECK_SECONDS = 20.0  # how often the client asks the scheduler whether it still holds the running trials
+LOST_AFTER = 2  # consecutive checks that did not find a trial's task before it is given up as lost
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -84,6 +88,72 @@ def dashboard_link(client) -> str | None:
         return client.dashboard_link if client.scheduler_info().get("services", {}).get("dashboard") else None
     except Exception:  # noqa: BLE001 (a link is a convenience)
         return None
+
+
+# -- lost tasks ----------------------------------------------------------------------------------------------
+def scheduler_knows(client, futures) -> set:
+    """The keys of ``futures`` whose tasks the scheduler still holds."""
+    keys = [f.key for f in futures]
+
+    def known(dask_scheduler=None, keys=()):  # nested, so pickled by value: the scheduler needs no workbench
+        return [k for k in keys if k in dask_scheduler.tasks]
+
+    return set(client.run_on_scheduler(known, keys=keys))
+
+
+class LostWatch:
+    """Finds futures that will never finish: when the scheduler drops a client's tasks (a connection that
+    broke under load, a scheduler restart), the client's futures can stay pending for ever, and a loop that
+    waits for them hangs. A future is lost when its status says so, or when ``probe(futures)`` (the keys the
+    scheduler holds) has missed it ``LOST_AFTER`` times in a row, asked at most every ``every`` seconds."""
+
+    def __init__(self, probe, every: float = CHECK_SECONDS, clock=time.monotonic):
+        self.probe, self.every, self.clock = probe, every, clock
+        self.last = clock()
+        self.missing: dict = {}
+
+    def lost(self, futures) -> list:
+        futures = list(futures)
+        out = [f for f in futures if getattr(f, "status", "") == "lost"]
+        if self.probe is None or not futures or self.clock() - self.last < self.every:
+            return out
+        self.last = self.clock()
+        try:
+            known = self.probe(futures)
+        except Exception:  # noqa: BLE001 (a probe that fails is no evidence that anything is lost)
+            return out
+        for f in futures:
+            self.missing[f.key] = 0 if f.key in known else self.missing.get(f.key, 0) + 1
+        return out + [f for f in futures if self.missing[f.key] >= LOST_AFTER and f not in out]
+
+
+LOST = ("lost: the Dask scheduler no longer holds this trial's task (its connection to this client broke, or it "
+        "restarted), so it would never finish")
+
+
+def collect(futures: list, watch: LostWatch | None = None, stop=None) -> list:
+    """Each future's result in order, waiting until every one has finished or is lost (or ``stop`` is set);
+    a failure, a lost or a cancelled task comes back as a FAIL record, as in the trial loop."""
+    from distributed.scheduler import KilledWorker
+
+    results: dict = {}
+    while len(results) < len(futures):
+        pending = [f for f in futures if id(f) not in results]
+        for f in pending:
+            if f.done():
+                results[id(f)] = _outcome(f, KilledWorker)
+        pending = [f for f in pending if id(f) not in results]
+        for f in (watch.lost(pending) if watch is not None else []):
+            f.cancel()
+            results[id(f)] = {"state": "fail", "error": LOST}
+        if stop is not None and stop.is_set():
+            for f in pending:
+                if id(f) not in results:
+                    f.cancel()
+                    results[id(f)] = {"state": "fail", "error": "stopped", "interrupted": True}
+        if len(results) < len(futures):
+            time.sleep(POLL_SECONDS)
+    return [results[id(f)] for f in futures]
 
 
 # -- the study -----------------------------------------------------------------------------------------------
@@ -173,10 +243,11 @@ def tail_seconds(durations, slots: int, runs: int, inflight: bool = True) -> flo
 
 # -- the loop ------------------------------------------------------------------------------------------------
 def run_trials(study, submit, trials: int | None, deadline: float | None, slots: int, baseline_validation: float,
-               max_loss: float, on_record=None, stop=None, plan=None) -> dict:
+               max_loss: float, on_record=None, stop=None, plan=None, watch: LostWatch | None = None) -> dict:
     """Ask, submit and tell until ``trials`` have counted, ``deadline`` (time.monotonic, or a function returning
-    it, asked before each start) passes or ``stop`` is set. ``submit(trial) -> (future, params)``; ``on_record(trial_number, record)`` after each tell;
-    ``plan()`` before each ask (it may enqueue the trial to ask for).
+    it, asked before each start) passes or ``stop`` is set. ``submit(trial) -> future``; ``on_record(trial_number,
+    record)`` after each tell; ``plan()`` before each ask (it may enqueue the trial to ask for); ``watch`` finds
+    running trials the cluster lost (told FAIL, counted: like a worker's death, it costs that trial).
     Returns {'stopped': bool, 'timed_out': bool}."""
     from distributed.scheduler import KilledWorker
 
@@ -229,6 +300,9 @@ def run_trials(study, submit, trials: int | None, deadline: float | None, slots:
         for future in done:
             trial = inflight.pop(future)
             told(trial, _outcome(future, KilledWorker))
+        for future in (watch.lost(list(inflight)) if watch is not None and not stopped else []):
+            future.cancel()
+            told(inflight.pop(future), {"state": "fail", "error": LOST})
         if stopped:
             for future in list(inflight):
                 trial = inflight.pop(future)
