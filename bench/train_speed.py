@@ -3,7 +3,8 @@
 On the same model, data and batch size, alternating in rounds (so that a noisy neighbour slows every method
 alike), it runs:
 
-- ``keras_fit``: plain Keras 3 ``model.fit`` of the float model (Adam, as a user would write it);
+- ``keras_fit``: plain Keras 3 ``model.fit`` of the float model (Adam, as a user would write it, with Keras' own
+  BatchNormalization layers; the workbench's zoo trains them through TensorFlow's fused kernel, nn/batchnorm.py);
 - ``baseline``: ``workbench.train.fit`` of the float model (the baseline stage's fit);
 - ``prune_polynomial``: fine-tuning of the pruning-wrapped model with the polynomial (AGP) schedule;
 - ``qat``: fine-tuning of the QAT model (fake-quantized weights and activations, masks kept).
@@ -51,6 +52,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def one_call(method: str, trained: keras.Model, data, epochs: int, batch: int) -> dict:
     from workbench.config import PruneConfig, QuantConfig, TrainConfig
+    from workbench.nn.batchnorm import with_fused_batchnorm
     from workbench.pruning.api import prune_model
     from workbench.quantization.api import quantize_model
     from workbench.train import fit
@@ -65,6 +67,8 @@ def one_call(method: str, trained: keras.Model, data, epochs: int, batch: int) -
         model = prune_model(model, prune)[0]
     if method == "qat":
         model = quantize_model(model, QuantConfig(), calibration_data=x[:1024])[0]
+    if method == "keras_fit":  # the model as plain Keras 3 builds it: Keras' own BatchNormalization layers
+        model = with_fused_batchnorm(model, fused=False)
     start = time.perf_counter()
     if method == "keras_fit":
         model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from workbench.errors import ModelError
+from workbench.nn.batchnorm import with_fused_batchnorm
 
 MODELS = ("lenet5", "lenet5_classic", "mobilenet_v1")
 
@@ -70,8 +71,9 @@ def mobilenet_v1(alpha: float = 1.0, input_shape=(32, 32, 1), classes: int = 10,
     body = keras.applications.MobileNet(
         input_tensor=x, alpha=alpha, include_top=True, weights=None, classes=classes, dropout=dropout,
     )
-    # One input tensor (not a list), so calling the model with an array matches its structure.
-    return keras.Model(inputs, body.outputs[0], name=f"mobilenet_v1_{alpha}")
+    # One input tensor (not a list), so calling the model with an array matches its structure. Its BatchNorm
+    # layers train through TensorFlow's fused kernel (workbench.nn.batchnorm: same results, a faster step).
+    return with_fused_batchnorm(keras.Model(inputs, body.outputs[0], name=f"mobilenet_v1_{alpha}"))
 
 
 def build_model(name: str, input_shape=(28, 28, 1), classes: int = 10, **kwargs) -> keras.Model:
