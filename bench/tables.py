@@ -316,7 +316,10 @@ def train_speed_lines(measured: list[dict]) -> list[str]:
     for r in measured:
         lines += ["", f"Training speed, {r['model']} on {r['images']:,} {r['dataset']} images, batch {r['batch']} "
                       f"(bench/train_speed.py: {r['epochs_per_call']} epochs per call, {len(r['rounds'])} rounds "
-                      f"alternating the methods, {r['time']}; steady state = epochs after the first):", "",
+                      f"alternating the methods, {r['time']}; steady state = epochs after the first; plain Keras fit "
+                      "uses Keras' own layers, the stages the workbench's"
+                      + (", whose BatchNorm trains through TensorFlow's fused kernel" if r["model"] == "mobilenet_v1"
+                         and r["time"] >= "2026-12-01" else "") + "):", "",
                   "| stage | images/s | × plain Keras fit | goal | fixed cost per call (s) |", "|---|---|---|---|---|"]
         for method, s in r["summary"].items():
             goal = "—" if s["goal"] is None else f"≥{s['goal']}× {'✓' if s['goal_met'] else '✗'}"
