@@ -106,6 +106,30 @@ def test_summary_and_tables_are_computed_from_the_runs():
     assert "not judged yet (3 of 5 seeds)" in line and "✓" not in line and "3 of 5 (so far)" in line
 
 
+def test_tfmot_seeds_group_into_one_reference_with_their_mean(tmp_path, monkeypatch):
+    tables = _load("tables")
+
+    def run(seed, int8, ratio, gzip):
+        return {"seed": seed, "seconds": 700.0 + seed, "model": "mobilenet_v1", "versions": {"tfmot": "0.8.1"},
+                "source": "here", "train": 9, "validation": 1, "test": 2, "baseline_epochs": 10 + seed, "batch": 128,
+                "rows": [{"label": "m", "baseline_accuracy": 0.9, "int8_accuracy": int8, "delta_points": (int8 - 0.9) * 100,
+                          "fp32_bytes": 1000, "gzip_bytes": gzip, "ratio": ratio}]}
+
+    for name, data in {"tfmot-m.json": run(0, 0.88, 12.0, 80), "tfmot-m-seed1.json": run(1, 0.86, 14.0, 70),
+                       "tfmot-m-seed2.json": run(2, 0.87, 13.0, 75), "tfmot-l.json": run(0, 0.99, 20.0, 50)}.items():
+        (tmp_path / name).write_text(json.dumps(data))
+    monkeypatch.setattr(tables, "ANCHOR_RESULTS", tmp_path)
+    anchors = tables.load_anchor_results()
+    assert {k: [a["seed"] for a in v] for k, v in anchors.items()} == {"tfmot-l": [0], "tfmot-m": [0, 1, 2]}
+    points = {p["run"]: p for p in tables.anchor_points(anchors)}
+    assert points["tfmot-m"]["seeds"] == 3 and points["tfmot-m"]["gzip_bytes"] == 75
+    assert points["tfmot-m"]["ratio"] == pytest.approx(13.0) and points["tfmot-m"]["delta_points"] == pytest.approx(-3.0)
+    text = "\n".join(tables.anchor_lines(anchors))
+    assert "seeds 0, 1, 2" in text and "after 10, 11, 12 epochs" in text
+    assert "int8 87.00% ± 1.00 (-3.00 ± 1.00), **13.0×**" in text and "seed 1: 86.00% (-4.00), 14.0×, 701 s" in text
+    assert "**tfmot-l**" in text and "int8 99.00% (+9.00), 50 B gzip, **20.0×**" in text
+
+
 def test_capacity_rows_name_their_pre_heated_pool():
     tables = _load("tables")
     view = {"p50_s": 0.4, "p95_s": 1.25, "max_s": 2.0, "n": 10}
