@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -22,6 +21,7 @@ from rows import ROWS  # noqa: E402
 from mask_update import load as load_mask_update, mask_update_lines  # noqa: E402
 from op_speed import load as load_op_speed, op_speed_lines  # noqa: E402
 from search_tables import search_markdown  # noqa: E402
+from anchor_tables import anchor_lines, anchor_points, load_anchor_results, side_by_side_lines  # noqa: E402
 
 from workbench.stats import spread  # noqa: E402
 
@@ -195,7 +195,8 @@ def results_markdown(results: dict, v1: dict, latency: dict | None) -> str:
     lines += search_markdown(results)
     anchors = load_anchor_results()
     if anchors:
-        lines += ["", "## Reference: tfmot on the same splits", "", *anchor_lines(anchors)]
+        lines += ["", "## Reference: tfmot on the same splits", "", *anchor_lines(anchors),
+                  *side_by_side_lines(results, anchors)]
     if v1:
         lines += ["", "## Old rules (v1) against the new (v2)", "",
                   "v1 (bench/results/v1) trained the baseline for a fixed 5-10 epochs while the compressed model "
@@ -374,73 +375,6 @@ def load_latency() -> dict | None:
 
 
 PACKAGE_SUMMARY = HERE.parent / "workbench" / "data" / "bench_summary.json"
-
-
-ANCHOR_RESULTS = HERE / "anchors" / "results"
-
-
-def load_anchor_results() -> dict:
-    """tfmot's runs, grouped by reference: ``tfmot-x.json`` (seed 0) with its other seeds ``tfmot-x-seedN.json``;
-    each value is the list of runs, in seed order."""
-    groups: dict = {}
-    for path in sorted(ANCHOR_RESULTS.glob("*.json")):
-        name = re.sub(r"-seed\d+$", "", path.stem)
-        groups.setdefault(name, []).append(json.loads(path.read_text()))
-    return {name: sorted(runs, key=lambda a: a.get("seed", 0)) for name, runs in groups.items()}
-
-
-def _mean_std(values: list) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-
-
-def anchor_points(anchors: dict) -> list[dict]:
-    """tfmot's runs on the same splits, as comparison points (the mean over a reference's seeds)."""
-    points = []
-    for name, runs in anchors.items():
-        model = runs[0].get("model", "lenet5")
-        for i, row in enumerate(runs[0]["rows"]):
-            same = [a["rows"][i] for a in runs if len(a["rows"]) > i]
-            what = row.get("label") or f"LeNet-5, {row['sparsity_target']:.0%} sparse"
-            points.append({"label": f"tfmot prune → PQAT here: {what}", "model": model, "seeds": len(same),
-                           "fp32_bytes": row["fp32_bytes"],
-                           "gzip_bytes": round(_mean_std([r["gzip_bytes"] for r in same])[0]),
-                           **{k: _mean_std([r[k] for r in same])[0] for k in ("ratio", "delta_points")},
-                           "run": name})
-    return points
-
-
-def anchor_lines(anchors: dict) -> list[str]:
-    lines = []
-    for name, runs in anchors.items():
-        a = runs[0]
-        seeds = ", ".join(str(r["seed"]) for r in runs)
-        epochs = ", ".join(str(r["baseline_epochs"]) for r in runs)
-        lines.append(f"- **{name}** (`{a.get('script', 'bench/anchors/tfmot_lenet5.py')}`, `make anchors`: tf_keras + "
-                     f"tfmot {a['versions']['tfmot']} in their own venv; {a['source']}, {a['train']:,}/"
-                     f"{a['validation']:,}/{a['test']:,}; baseline early-stopped after {epochs} epochs; "
-                     f"seed{'s' if len(runs) > 1 else ''} {seeds}):")
-        for i, row in enumerate(a["rows"]):
-            same = [r["rows"][i] for r in runs if len(r["rows"]) > i]
-            what = row.get("label") or f"{row['sparsity_target']:.0%} target"
-            if len(same) == 1:
-                speed = row.get("images_per_s")
-                trained = (" Training images/s: " + ", ".join(f"{stage} {v:,.0f}" for stage, v in speed.items())
-                           + f" (batch {a['batch']}, run alone)." if speed else "")
-                lines.append(f"  - {what}: baseline {row['baseline_accuracy']:.2%} → int8 "
-                             f"{row['int8_accuracy']:.2%} ({row['delta_points']:+.2f}), {row['gzip_bytes']:,} B gzip, "
-                             f"**{row['ratio']:.1f}×**.{trained}")
-                continue
-            stats = {k: _mean_std([r[k] for r in same])
-                     for k in ("baseline_accuracy", "int8_accuracy", "delta_points", "ratio")}
-            each = "; ".join(f"seed {r['seed']}: {x['int8_accuracy']:.2%} ({x['delta_points']:+.2f}), "
-                             f"{x['ratio']:.1f}×, {r['seconds']:,.0f} s" for r, x in zip(runs, same))
-            lines.append(f"  - {what}, mean ± std over {len(same)} seeds: baseline "
-                         f"{stats['baseline_accuracy'][0]:.2%} ± {stats['baseline_accuracy'][1] * 100:.2f} → int8 "
-                         f"{stats['int8_accuracy'][0]:.2%} ± {stats['int8_accuracy'][1] * 100:.2f} "
-                         f"({stats['delta_points'][0]:+.2f} ± {stats['delta_points'][1]:.2f}), "
-                         f"**{stats['ratio'][0]:.1f}×** ({each}).")
-    return lines
 
 
 def settings_text(spec: dict) -> str:

@@ -107,7 +107,7 @@ def test_summary_and_tables_are_computed_from_the_runs():
 
 
 def test_tfmot_seeds_group_into_one_reference_with_their_mean(tmp_path, monkeypatch):
-    tables = _load("tables")
+    tables = _load("anchor_tables")
 
     def run(seed, int8, ratio, gzip):
         return {"seed": seed, "seconds": 700.0 + seed, "model": "mobilenet_v1", "versions": {"tfmot": "0.8.1"},
@@ -128,6 +128,26 @@ def test_tfmot_seeds_group_into_one_reference_with_their_mean(tmp_path, monkeypa
     assert "seeds 0, 1, 2" in text and "after 10, 11, 12 epochs" in text
     assert "int8 87.00% ± 1.00 (-3.00 ± 1.00), **13.0×**" in text and "seed 1: 86.00% (-4.00), 14.0×, 701 s" in text
     assert "**tfmot-l**" in text and "int8 99.00% (+9.00), 50 B gzip, **20.0×**" in text
+
+
+def test_side_by_side_paces_count_every_training_image_of_both_pipelines():
+    tables = _load("anchor_tables")
+    ours = {"dataset": {"train": 1000}, "spec": {"finetune": {"epochs": 3}, "qat": {"epochs": 1}},
+            "runs": [{"seed": 0, "baseline_training": {"epochs": 6}, "accuracy": {"int8": 0.9},
+                      "seconds": {"baseline": 6.0, "finetune": 1.5, "qat": 2.0, "total": 10.0}}]}
+    theirs = [{"seed": s, "train": 1000, "baseline_epochs": 4, "finetune": {"epochs": 3}, "pqat": {"epochs": 1},
+               "seconds": 8.0 * (s + 1), "rows": [{"int8_accuracy": 0.91, "images_per_s":
+                                                   {"baseline": 500.0, "finetune": 2000.0, "qat": 400.0}}]}
+              for s in (0, 1)]
+    assert tables.row_paces(ours) == [{"seed": 0, "epochs": 6, "baseline": 1000.0, "finetune": 2000.0, "qat": 500.0,
+                                       "seconds": 10.0, "row": 1000.0, "int8": 0.9}]
+    assert [p["row"] for p in tables.anchor_paces(theirs)] == [1000.0, 500.0]  # 8,000 images in 8 s, then 16 s
+    name = tables.SIDE_BY_SIDE[0]
+    lines = tables.side_by_side_lines({name: ours, "other-row": ours}, {f"tfmot-{name}": theirs,
+                                                                         "tfmot-other-row": theirs})
+    assert sum(line.startswith("Side by side") for line in lines) == 1  # only rows measured alone
+    assert lines[-1] == ("| **ratio of the means** (workbench / tfmot) | | 2.00× | 1.00× | 1.25× | | **1.33×** | "
+                         "-1.00 points |")
 
 
 def test_capacity_rows_name_their_pre_heated_pool():
