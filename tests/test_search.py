@@ -233,6 +233,7 @@ def test_a_tiny_search_finishes_with_a_non_dominated_front(tiny_search):
     csv = (out / "pareto.csv").read_text().splitlines()
     assert len(csv) == len(front) + 1 and csv[0].startswith("trial,state,gzip_bytes")
     assert json.loads((out / "search_report.json").read_text())["counts"]["total"] == 5
+    assert "Receive client connection" in (out / "cluster.log").read_text()  # the embedded scheduler's messages
     noise = report.settings["validation_noise"]  # 300 validation images resolve the 3-point budget
     assert noise["images"] == 300 and not noise["max_loss_within_noise"] and "Note:" not in report.summary()
     assert noise["se_points"] == pytest.approx(100 * (report.baseline["validation"]
@@ -495,7 +496,7 @@ class _Stuck:
 
 
 def test_the_lost_watch_gives_up_a_task_the_scheduler_missed_twice_in_a_row_or_that_says_it_is_lost():
-    from workbench.search.engine import LOST_AFTER, LostWatch
+    from workbench.search.cluster import LOST_AFTER, LostWatch
 
     now = [0.0]
     answers = []
@@ -522,10 +523,33 @@ def test_the_lost_watch_gives_up_a_task_the_scheduler_missed_twice_in_a_row_or_t
     assert LOST_AFTER == 2 and watch.lost([a, b]) == [a]  # a: missed at 20 s and 40 s
 
 
+def test_the_cluster_log_gets_the_clusters_messages_and_the_lost_trials_only_while_open(tmp_path):
+    import logging
+
+    from workbench.search.cluster import LostWatch, cluster_log
+
+    path = tmp_path / "cluster.log"
+    before = logging.getLogger("distributed").level
+    with cluster_log(path):
+        logging.getLogger("distributed.scheduler").info("Remove client Client-1")
+        logging.getLogger("distributed.client").debug("too fine to keep")
+        watch = LostWatch(lambda futures: set(), every=0.0)
+        watch.lost([_Stuck("k")])
+        assert watch.lost([_Stuck("k")]) != []
+    logging.getLogger("distributed.scheduler").warning("after the search")
+    text = path.read_text()
+    assert "distributed.scheduler INFO Remove client Client-1" in text and "too fine" not in text
+    assert "workbench.search WARNING lost: ['k']" in text and "the scheduler holds 0 of the 1 keys" in text
+    assert "after the search" not in text and logging.getLogger("distributed").level == before
+    with cluster_log(None):  # no file: nothing is written anywhere
+        logging.getLogger("distributed.scheduler").info("nowhere")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cluster.log"]
+
+
 def test_a_trial_the_cluster_lost_is_told_failed_once_and_the_search_goes_on():
     import concurrent.futures
 
-    from workbench.search import engine
+    from workbench.search import cluster, engine
 
     study, _ = engine.open_study(None, "lost", seed=0, resume=False)
     pool = concurrent.futures.ThreadPoolExecutor(1)
@@ -544,7 +568,7 @@ def test_a_trial_the_cluster_lost_is_told_failed_once_and_the_search_goes_on():
         now[0] += 1.0  # every look at the clock is a second later
         return now[0]
 
-    watch = engine.LostWatch(lambda futures: set(), every=5.0, clock=clock)
+    watch = cluster.LostWatch(lambda futures: set(), every=5.0, clock=clock)
     outcome = engine.run_trials(study, submit, 3, None, 2, 0.9, 1.0, on_record=lambda n, rec: told.append((n, rec)),
                                 watch=watch)
     pool.shutdown()
@@ -557,14 +581,79 @@ def test_a_trial_the_cluster_lost_is_told_failed_once_and_the_search_goes_on():
     again = _Stuck("confirm-0")
     done = concurrent.futures.Future()
     done.set_result({"state": "complete", "seed": 1})
-    assert engine.collect([done, again], engine.LostWatch(lambda f: set(), every=0.0)) == [
-        {"state": "complete", "seed": 1}, {"state": "fail", "error": engine.LOST}]
+    assert cluster.collect([done, again], cluster.LostWatch(lambda f: set(), every=0.0)) == [
+        {"state": "complete", "seed": 1}, {"state": "fail", "error": cluster.LOST}]
+
+
+def test_trials_the_cluster_cancels_before_they_run_do_not_use_the_budget_and_a_run_of_them_ends_the_loop():
+    import concurrent.futures
+
+    from workbench.errors import ClusterError
+    from workbench.search import engine
+
+    study, _ = engine.open_study(None, "cancelled", seed=0, resume=False)
+    told = []
+
+    def cancelled_at_once(trial):  # as a task submitted on inputs the cluster dropped ("lost dependencies")
+        trial.suggest_float("x", 0, 1)
+        future = concurrent.futures.Future()
+        if trial.number in (0, 1):
+            future.set_result({"state": "complete", "values": [100, 0.9], "seconds": {"total": 1.0}})
+        else:
+            future.cancel()
+        return future
+
+    with pytest.raises(ClusterError, match=f"cancelled or refused {engine.UNRUN_LIMIT} trials in a row"):
+        engine.run_trials(study, cancelled_at_once, 5, None, 1, 0.9, 1.0, on_record=lambda n, rec: told.append(rec))
+    assert [r["state"] for r in told[:2]] == ["complete", "complete"]
+    assert len(told) == 2 + engine.UNRUN_LIMIT and all(r.get("interrupted") for r in told[2:])
+    assert engine.counted(study) == 2 and len(study.trials) == 2 + engine.UNRUN_LIMIT  # the cancelled are not counted
+    # one that runs in between starts the count again: 5 trials finish although 3 were cancelled
+    study, _ = engine.open_study(None, "between", seed=0, resume=False)
+
+    def every_other(trial):
+        trial.suggest_float("x", 0, 1)
+        future = concurrent.futures.Future()
+        if trial.number % 2 and trial.number < 6:
+            future.cancel()
+        else:
+            future.set_result({"state": "complete", "values": [100, 0.9], "seconds": {"total": 1.0}})
+        return future
+
+    assert engine.run_trials(study, every_other, 5, None, 1, 0.9, 1.0) == {"stopped": False, "timed_out": False}
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 5 and states.count(optuna.trial.TrialState.FAIL) == 3
+
+
+def test_inputs_are_scattered_again_after_the_client_lost_its_connection():
+    """A broken client connection makes Dask cancel the client's futures, the scattered inputs too; the next
+    trial gets them sent again instead of being cancelled for lost dependencies."""
+    from distributed import Client, LocalCluster
+
+    from workbench.search.cluster import Inputs
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as local, Client(local) as client:
+        inputs = Inputs(client, {"base": b"12345", "data": {"name": "mnist"}})
+        assert client.submit(len, *inputs.args()[:1], pure=False).result(timeout=30) == 5 and inputs.sent == 1
+        before = inputs.futures["base"]
+        client.scheduler_comm.comm.abort()  # as a connection broken under load
+        deadline = time.monotonic() + 30
+        while before.status != "cancelled" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert before.status == "cancelled"
+        deadline = time.monotonic() + 30
+        while client.status != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        base, data = inputs.args()
+        assert inputs.sent == 2 and base is not before and base.status == "finished" and data == {"name": "mnist"}
+        assert client.submit(len, base, pure=False).result(timeout=30) == 5
 
 
 def test_the_scheduler_is_asked_which_tasks_it_still_holds():
     from distributed import Client, LocalCluster
 
-    from workbench.search.engine import scheduler_knows
+    from workbench.search.cluster import scheduler_knows
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,  # in-process (inproc://): no sockets
                       dashboard_address=None) as cluster, Client(cluster) as client:

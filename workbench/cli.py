@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", default=None,
                    help="address of an existing Dask scheduler, e.g. tcp://host:8786 (default: "
                         "$DASK_SCHEDULER_ADDRESS, else a local cluster on 127.0.0.1); trusted clusters only")
-    s.add_argument("--out", default=None, help="folder for the journal, pareto.csv, trials.csv, pick/, search_report.json")
+    s.add_argument("--out", default=None, help="folder for the journal, pareto.csv, trials.csv, pick/, search_report.json, cluster.log")
     s.add_argument("--resume", action="store_true", help="continue the search in --out (its journal)")
     s.add_argument("--storage", default=None, help="an RDB URL for a shared study (sqlite:///..., postgresql://...)")
     s.add_argument("--epochs", default="2,8", help="least,most fine-tune epochs of a trial")

@@ -17,3 +17,7 @@ class ModelError(WorkbenchError):
 
 class ConfigError(WorkbenchError):
     """A setting outside its allowed range."""
+
+
+class ClusterError(WorkbenchError):
+    """A Dask cluster that no longer runs the search's tasks (what the search finished stays in its journal)."""

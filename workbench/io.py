@@ -119,4 +119,4 @@ def publish_folder(out_dir: str | os.PathLike, write) -> pathlib.Path:
 
 
 OUTPUT_NAMES = ("model_int8.tflite", "model_pruned.keras", "report.json",  # compress()
-                "search_report.json", "pareto.csv", "trials.csv", "study.journal", "pick")  # search()
+                "search_report.json", "pareto.csv", "trials.csv", "study.journal", "cluster.log", "pick")  # search()

@@ -1,7 +1,8 @@
 """Automatic compression search: the smallest int8 model within an accuracy budget, on Optuna and Dask.
 
 Layers inside the unit, lowest first: ``space`` (what a trial samples and the configs it maps to),
-``trial`` (what a Dask worker runs), ``engine`` (the Optuna study and the ask-submit-tell loop),
+``trial`` (what a Dask worker runs), ``cluster`` (the Dask client, its log, the trials' shared inputs and
+tasks the cluster loses), ``engine`` (the Optuna study and the ask-submit-tell loop),
 ``report`` and ``outputs`` (results), ``api`` (``search()``); ``scan`` (a sensitivity scan, one layer per task).
 """
 

@@ -14,7 +14,7 @@ from workbench.config import TrainConfig
 from workbench.errors import ConfigError
 from workbench.io import check_output_dir
 from workbench.nn.forward import layer_kind
-from workbench.search import bracket, confirm as confirming, engine, report as reports
+from workbench.search import bracket, cluster, confirm as confirming, engine, report as reports
 from workbench.search.outputs import write_search_outputs
 from workbench.search.space import SearchSpace, warm_start_sparsities
 from workbench.search.trial import recovery_table, run_job, scan_layer
@@ -66,8 +66,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         workers: Dask worker processes of the embedded LocalCluster (default: one per core).
         scheduler: an existing Dask scheduler's address (default ``$DASK_SCHEDULER_ADDRESS``); trusted
             clusters only (Dask runs pickled tasks).
-        out_dir: where the journal, ``pareto.csv``, ``trials.csv``, ``pick/`` and ``search_report.json`` go
-            (published all-or-nothing); the live study journal is kept beside it for ``resume``.
+        out_dir: where the journal, ``pareto.csv``, ``trials.csv``, ``pick/``, ``search_report.json`` and
+            ``cluster.log`` (the Dask client's and embedded scheduler's messages) go (published all-or-nothing);
+            the live study journal and log are kept beside it for ``resume``.
         space: what to search (default: every prunable layer's density and bits, activation bits,
             fine-tune epochs and learning rate).
         baseline: how to train a zoo model's baseline (default: the pipeline's, to convergence).
@@ -102,6 +103,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     out = check_output_dir(out_dir) if out_dir is not None else None
     journal = None
+    cluster_log = out.parent / f".{out.name}.cluster.log" if out is not None else None
     if storage is None and out is not None:
         journal = out.parent / f".{out.name}.study.journal"
         storage = str(journal)
@@ -137,31 +139,27 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             records[t.number] = {**t.user_attrs["record"], "values": list(t.values) if t.values else None}
 
     status("starting the Dask cluster")
-    with engine.dask_client(workers, scheduler) as client:
-        dashboard = engine.dashboard_link(client)
+    with cluster.dask_client(workers, scheduler, log=cluster_log) as client:
+        dashboard = cluster.dashboard_link(client)
         slots = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
         if on_start is not None:
             on_start({"dashboard": dashboard, "workers": slots, "layers": layers, "baseline_validation": base_val})
-        inputs = {"base": client.scatter(baseline_bytes, broadcast=True),
-                  "data": {"name": data_spec} if data_spec else client.scatter(run.data, broadcast=True)}
+        inputs = cluster.Inputs(client, {"base": baseline_bytes,
+                                        "data": {"name": data_spec} if data_spec else run.data})
 
         def probe(futures) -> set:
             """The keys the scheduler holds; the scattered inputs are sent again if it dropped them."""
-            scattered = [f for f in inputs.values() if not isinstance(f, dict)]
-            known = engine.scheduler_knows(client, list(futures) + scattered)
-            if inputs["base"].key not in known:
-                inputs["base"] = client.scatter(baseline_bytes, broadcast=True)
-            if not isinstance(inputs["data"], dict) and inputs["data"].key not in known:
-                inputs["data"] = client.scatter(run.data, broadcast=True)
+            known = cluster.scheduler_knows(client, list(futures) + inputs.scattered())
+            inputs.refresh(known)
             return known
 
-        watch = engine.LostWatch(probe)
+        watch = cluster.LostWatch(probe)
         t0 = time.perf_counter()
         if warm_start and new_study:
             status("sensitivity scan (validation split)")
-            futures = [client.submit(scan_layer, inputs["base"], inputs["data"], name, SCAN_SPARSITIES, pure=False)
+            futures = [client.submit(scan_layer, *inputs.args(), name, SCAN_SPARSITIES, pure=False)
                        for name in layers]
-            scanned = engine.collect(futures, watch)
+            scanned = cluster.collect(futures, watch)
             failed = [(name, r["error"]) for name, r in zip(layers, scanned) if isinstance(r, dict)]
             if failed:
                 raise RuntimeError(f"The sensitivity scan failed on layer {failed[0][0]!r}: {failed[0][1]}")
@@ -213,7 +211,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                 brackets[trial.number] = trial.user_attrs["bracket"]
             params = space.sample(trial, layers)
             job = job_for(trial.number, params, job_seed=seed)
-            return client.submit(run_job, job, inputs["base"], inputs["data"], pure=False,
+            return client.submit(run_job, job, *inputs.args(), pure=False,
                                  key=engine.unique_key(study_name, trial.number))
 
         def on_record(number: int, record: dict) -> None:
@@ -259,10 +257,10 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                     out_of_time = True  # the time budget has no room for another batch and the final seeds
                     break
                 futures = {n: [client.submit(run_job, job_for(n, study.trials[n].params, split="confirm",
-                                                              job_seed=s), inputs["base"], inputs["data"], pure=False)
+                                                              job_seed=s), *inputs.args(), pure=False)
                                for s in fresh_seeds] for n in batch}
                 for n in batch:
-                    runs = [{"seed": s, **r} for r, s in zip(engine.collect(futures[n], watch), fresh_seeds)]
+                    runs = [{"seed": s, **r} for r, s in zip(cluster.collect(futures[n], watch), fresh_seeds)]
                     verdicts.append(confirming.judge(n, runs, base_val, max_loss))
                 if confirming.chosen(verdicts) is not None or (stop is not None and stop.is_set()):
                     break
@@ -281,7 +279,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             status(f"measuring the pick (trial {number}) on the test split, seeds {list(final_seeds)}")
             t0 = time.perf_counter()
             jobs = [job_for(number, params, split="test", job_seed=s) for s in final_seeds]
-            finals = engine.collect([client.submit(run_job, j, inputs["base"], inputs["data"], pure=False)
+            finals = cluster.collect([client.submit(run_job, j, *inputs.args(), pure=False)
                                      for j in jobs], watch)
             finals = [{"seed": s, **f} for f, s in zip(finals, final_seeds)]
             failed = [f for f in finals if f["state"] != "complete"]
@@ -319,7 +317,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         dashboard=dashboard, artifact=artifact)
     result.counts = reports.count_states(trials_table, study)
     if out is not None:
-        write_search_outputs(out, result, journal)
+        write_search_outputs(out, result, journal, cluster_log)
     return result
 
 

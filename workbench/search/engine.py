@@ -10,150 +10,29 @@ same point, they would miss the budget; stopped trials are told as PRUNED.
 
 Faults: a worker that dies mid-trial costs that trial one retry (``allowed-failures`` = 1 on the
 embedded cluster), then the trial is told FAIL (KilledWorker). A trial that raises comes back
-as a FAIL record with its message. A trial whose task the scheduler dropped (``LostWatch``: it no longer
-holds the key, asked every ``CHECK_SECONDS``) is told FAIL too, instead of being waited for for ever, and so are
-confirmation runs and final seeds (``collect``). Each trial is told exactly once. A search killed mid-way
+as a FAIL record with its message. A trial whose task the scheduler dropped (``cluster.LostWatch``) is told
+FAIL too, instead of being waited for for ever; one the cluster cancelled before it ran is told FAIL
+(interrupted, not counted), and ``UNRUN_LIMIT`` of those in a row end the loop with a ClusterError. Each trial is told exactly once. A search killed mid-way
 leaves RUNNING trials in its journal: ``resume`` marks them FAIL (interrupted) and enqueues
 their parameters again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import os
 import time
 import uuid
-from concurrent.futures import CancelledError
 
 import optuna
 from optuna.trial import TrialState
 
-from workbench.errors import ConfigError
+from workbench.errors import ClusterError, ConfigError
+from workbench.search.cluster import LOST, POLL_SECONDS, LostWatch, outcome
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RDB_PREFIXES = ("sqlite:", "postgresql:", "postgresql+", "mysql:", "mysql+")
-POLL_SECONDS = 0.25
-CHECK_SECONDS = 20.0  # how often the client asks the scheduler whether it still holds the running trials
-LOST_AFTER = 2  # consecutive checks that did not find a trial's task before it is given up as lost
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-# -- the cluster ---------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None):
-    """A Dask client: on ``scheduler`` (an existing cluster), or on an embedded LocalCluster bound to
-    127.0.0.1 with one single-threaded worker process per core (TensorFlow's threads set to match)."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise ConfigError(f"Cannot reach the Dask scheduler. Received: scheduler={scheduler!r} ({exc}); "
-                              "check the address, or leave it out to run on this machine.") from None
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    cores = os.cpu_count() or 1
-    workers = workers or cores
-    threads = max(1, cores // workers)
-    env = {"WORKBENCH_TF_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
-           "TF_NUM_INTEROP_THREADS": str(min(threads, 2)), "OMP_NUM_THREADS": str(threads),
-           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-           "WORKBENCH_OFFLINE": os.environ.get("WORKBENCH_OFFLINE", "")}
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                          "distributed.admin.tick.limit": "60s"}):
-        try:
-            import bokeh  # noqa: F401  (the dashboard needs it; workers do not)
-            dashboard = "127.0.0.1:0"
-        except ImportError:
-            dashboard = None
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=dashboard, silence_logs=logging.ERROR, env=env)
-        client = Client(cluster)
-        try:
-            yield client
-        finally:
-            client.close()
-            cluster.close()
-
-
-def dashboard_link(client) -> str | None:
-    try:
-        return client.dashboard_link if client.scheduler_info().get("services", {}).get("dashboard") else None
-    except Exception:  # noqa: BLE001 (a link is a convenience)
-        return None
-
-
-# -- lost tasks ----------------------------------------------------------------------------------------------
-def scheduler_knows(client, futures) -> set:
-    """The keys of ``futures`` whose tasks the scheduler still holds."""
-    keys = [f.key for f in futures]
-
-    def known(dask_scheduler=None, keys=()):  # nested, so pickled by value: the scheduler needs no workbench
-        return [k for k in keys if k in dask_scheduler.tasks]
-
-    return set(client.run_on_scheduler(known, keys=keys))
-
-
-class LostWatch:
-    """Finds futures that will never finish: when the scheduler drops a client's tasks (a connection that
-    broke under load, a scheduler restart), the client's futures can stay pending for ever, and a loop that
-    waits for them hangs. A future is lost when its status says so, or when ``probe(futures)`` (the keys the
-    scheduler holds) has missed it ``LOST_AFTER`` times in a row, asked at most every ``every`` seconds."""
-
-    def __init__(self, probe, every: float = CHECK_SECONDS, clock=time.monotonic):
-        self.probe, self.every, self.clock = probe, every, clock
-        self.last = clock()
-        self.missing: dict = {}
-
-    def lost(self, futures) -> list:
-        futures = list(futures)
-        out = [f for f in futures if getattr(f, "status", "") == "lost"]
-        if self.probe is None or not futures or self.clock() - self.last < self.every:
-            return out
-        self.last = self.clock()
-        try:
-            known = self.probe(futures)
-        except Exception:  # noqa: BLE001 (a probe that fails is no evidence that anything is lost)
-            return out
-        for f in futures:
-            self.missing[f.key] = 0 if f.key in known else self.missing.get(f.key, 0) + 1
-        return out + [f for f in futures if self.missing[f.key] >= LOST_AFTER and f not in out]
-
-
-LOST = ("lost: the Dask scheduler no longer holds this trial's task (its connection to this client broke, or it "
-        "restarted), so it would never finish")
-
-
-def collect(futures: list, watch: LostWatch | None = None, stop=None) -> list:
-    """Each future's result in order, waiting until every one has finished or is lost (or ``stop`` is set);
-    a failure, a lost or a cancelled task comes back as a FAIL record, as in the trial loop."""
-    from distributed.scheduler import KilledWorker
-
-    results: dict = {}
-    while len(results) < len(futures):
-        pending = [f for f in futures if id(f) not in results]
-        for f in pending:
-            if f.done():
-                results[id(f)] = _outcome(f, KilledWorker)
-        pending = [f for f in pending if id(f) not in results]
-        for f in (watch.lost(pending) if watch is not None else []):
-            f.cancel()
-            results[id(f)] = {"state": "fail", "error": LOST}
-        if stop is not None and stop.is_set():
-            for f in pending:
-                if id(f) not in results:
-                    f.cancel()
-                    results[id(f)] = {"state": "fail", "error": "stopped", "interrupted": True}
-        if len(results) < len(futures):
-            time.sleep(POLL_SECONDS)
-    return [results[id(f)] for f in futures]
+UNRUN_LIMIT = 20  # trials in a row cancelled or refused by the cluster before the loop gives up on it
 
 
 # -- the study -----------------------------------------------------------------------------------------------
@@ -254,13 +133,19 @@ def run_trials(study, submit, trials: int | None, deadline: float | None, slots:
     inflight: dict = {}
     stopped = timed_out = False
     used = counted(study)  # read once; every tell below that uses budget adds one
+    unrun = 0  # trials in a row that the cluster cancelled or refused before they ran
 
     def told(trial, record: dict) -> None:
-        nonlocal used
+        nonlocal used, unrun
         tell(study, trial, record, baseline_validation, max_loss)
         used += not record.get("interrupted")
+        unrun = unrun + 1 if record.get("unrun") else 0
         if on_record is not None:
             on_record(trial.number, record)
+        if unrun >= UNRUN_LIMIT:
+            raise ClusterError(f"The Dask cluster cancelled or refused {unrun} trials in a row before they ran "
+                               f"(the last: {record.get('error')}). Received: a cluster that no longer runs tasks; "
+                               "check it (the search's cluster.log says what happened), then resume the search.")
 
     def budget_left() -> bool:
         nonlocal timed_out
@@ -277,7 +162,7 @@ def run_trials(study, submit, trials: int | None, deadline: float | None, slots:
         try:
             future = submit(trial)
         except Exception as exc:  # noqa: BLE001 (a trial that cannot start is a failed trial)
-            told(trial, {"state": "fail", "error": f"{type(exc).__name__}: {exc}"})
+            told(trial, {"state": "fail", "error": f"{type(exc).__name__}: {exc}", "unrun": True})
             return
         inflight[future] = trial
 
@@ -299,7 +184,7 @@ def run_trials(study, submit, trials: int | None, deadline: float | None, slots:
                     future.cancel()
         for future in done:
             trial = inflight.pop(future)
-            told(trial, _outcome(future, KilledWorker))
+            told(trial, outcome(future, KilledWorker))
         for future in (watch.lost(list(inflight)) if watch is not None and not stopped else []):
             future.cancel()
             told(inflight.pop(future), {"state": "fail", "error": LOST})
@@ -309,17 +194,6 @@ def run_trials(study, submit, trials: int | None, deadline: float | None, slots:
                 told(trial, {"state": "fail", "error": "stopped: the search was stopped while this trial ran",
                              "interrupted": True})
     return {"stopped": stopped, "timed_out": timed_out}
-
-
-def _outcome(future, killed_worker) -> dict:
-    try:
-        return future.result()
-    except killed_worker as exc:
-        return {"state": "fail", "error": f"a worker died running this trial, twice (KilledWorker: {exc})"}
-    except CancelledError:
-        return {"state": "fail", "error": "cancelled", "interrupted": True}
-    except Exception as exc:  # noqa: BLE001 (lost connections, unpicklable results: the trial failed)
-        return {"state": "fail", "error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
 def unique_key(study_name: str, number: int) -> str:

@@ -1,5 +1,5 @@
-"""A search's outputs, published all-or-nothing: the study journal, trials.csv, pareto.csv, pick/ and
-search_report.json (``workbench.io.publish_folder``)."""
+"""A search's outputs, published all-or-nothing: the study journal, trials.csv, pareto.csv, pick/,
+search_report.json and cluster.log (``workbench.io.publish_folder``)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ import shutil
 from workbench.io import publish_folder
 
 
-def write_search_outputs(out: pathlib.Path, result, journal: pathlib.Path | None) -> dict:
+def write_search_outputs(out: pathlib.Path, result, journal: pathlib.Path | None,
+                         cluster_log: pathlib.Path | None = None) -> dict:
     """Write the outputs into ``out``; ``result.files`` names them (and the pick artifact's sha256)."""
     files = {"report": str(out / "search_report.json"), "pareto": str(out / "pareto.csv"),
              "trials": str(out / "trials.csv")}
     if journal is not None:
         files["journal"] = str(out / "study.journal")
+    if cluster_log is not None and cluster_log.exists():
+        files["cluster_log"] = str(out / "cluster.log")
     if result.artifact is not None:
         files["pick_tflite"] = str(out / "pick" / "model_int8.tflite")
         files["pick_report"] = str(out / "pick" / "report.json")
@@ -28,6 +31,8 @@ def write_search_outputs(out: pathlib.Path, result, journal: pathlib.Path | None
         result.pareto.to_csv(folder / "pareto.csv", index=False)
         if journal is not None and journal.exists():
             shutil.copyfile(journal, folder / "study.journal")
+        if "cluster_log" in files:
+            shutil.copyfile(cluster_log, folder / "cluster.log")
         if result.artifact is not None:
             (folder / "pick").mkdir()
             (folder / "pick" / "model_int8.tflite").write_bytes(result.artifact)

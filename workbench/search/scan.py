@@ -20,7 +20,7 @@ from workbench.errors import ConfigError, ModelError
 from workbench.pruning.sensitivity import DEFAULT_SPARSITIES
 from workbench.pruning.wrapper import wrapped_layers
 from workbench.nn.forward import layer_kind
-from workbench.search import engine
+from workbench.search import cluster
 from workbench.search.trial import scan_model_layer
 
 COLUMNS = ["layer", "sparsity", "accuracy", "params"]
@@ -53,7 +53,7 @@ def cluster_scan(model: keras.Model, eval_data, sparsities=DEFAULT_SPARSITIES, c
     from distributed import as_completed
 
     rows: dict[str, list] = {}
-    with engine.dask_client(workers, scheduler) as client:
+    with cluster.dask_client(workers, scheduler) as client:
         model_future = client.scatter(model_bytes, broadcast=True)
         arrays_future = client.scatter(arrays, broadcast=True)
         futures = {client.submit(scan_model_layer, model_future, arrays_future, name, sparsities, criterion,
