@@ -6,8 +6,10 @@ The baseline is trained once per model, data, rules and seed (bench/shared_basel
 the hand-tuned row) and every trial starts from it; its training time is reported beside the row. The budget is
 the search's (sensitivity scan, trials, confirmation, the pick's 3 test seeds), passed whole to ``search(minutes=)``:
 trials stop starting when the finished trials' durations say that the running ones, the confirmation runs and the
-final seeds would no longer fit (``workbench.search.engine.tail_seconds``; until 2026-11-30 a fixed
-``reserve_minutes`` per row, sized for a slower machine, left 17 of 60 minutes unused).
+final seeds would no longer fit (``workbench.search.engine.planned_tail_seconds``, each run as long as its
+candidate's own trial; until 2026-11-30 a fixed ``reserve_minutes`` per row, sized for a slower machine, left 17 of
+60 minutes unused, and until 2026-12-01 every run counted as the 90th percentile of all trials, which left 30 of 60
+unused once fine-tunes ranged from 2 to 10 epochs).
 """
 
 from __future__ import annotations

@@ -153,6 +153,25 @@ def test_the_time_left_after_the_last_trial_starts_is_sized_from_finished_trials
     assert tail_seconds([None, float("nan"), 60.0], slots=1, runs=0) == pytest.approx(TAIL_MARGIN * 60.0)
 
 
+def test_the_tail_counts_each_planned_run_as_long_as_its_own_trial():
+    from workbench.search.engine import TAIL_MARGIN, makespan, planned_tail_seconds, tail_seconds
+
+    assert makespan([], slots=2) == 0.0 and makespan([5.0], slots=3) == 5.0
+    assert makespan([134, 134, 89, 89], slots=2) == 223.0  # two workers, longest first to the least busy
+    assert makespan([134] * 3, slots=2) == 268.0
+    assert makespan([3, 3, 2, 2, 2], slots=2) == 7.0  # greedy, as Dask hands out tasks: 3+2+2 | 3+2, not 6
+    assert planned_tail_seconds([], 2, [10.0], [10.0]) == 0.0  # nothing measured yet
+    # auto-lenet5-fashion at ec17e53: trials of 2 to 10 epochs (90th percentile 211 s), candidates 26 (89 s) and
+    # 6 (134 s) with 2 fresh seeds each, then 3 final seeds of the longer: 877 s, where counting all 15 runs of
+    # two batches at the percentile reserved 2,372 s and stopped trials after 22 of 60 minutes
+    durations = [60.0] * 8 + [211.0, 213.0]
+    tail = planned_tail_seconds(durations, 2, [134, 134, 89, 89], [134] * 3)
+    assert tail == pytest.approx(TAIL_MARGIN * (211 + 223 + 268))
+    assert tail < tail_seconds(durations, slots=2, runs=15) / 2
+    assert planned_tail_seconds(durations, 2, [134, 134], [134] * 3, inflight=False) == pytest.approx(
+        TAIL_MARGIN * (134 + 268))
+
+
 def test_the_summary_says_when_the_budget_is_within_the_validation_noise():
     import pandas as pd
 
@@ -200,7 +219,8 @@ def tiny_search(tiny_data, tiny_baseline, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("search") / "out"
     seen = []
-    report = wb.search(tiny_baseline, tiny_data, max_loss=3.0, trials=5, workers=2, out_dir=out, space=TINY,
+    # minutes too: before each start the deadline plans the tail from the candidates (trials=5 ends it first)
+    report = wb.search(tiny_baseline, tiny_data, max_loss=3.0, trials=5, minutes=30, workers=2, out_dir=out, space=TINY,
                        final_seeds=(0, 1), on_trial=lambda n, rec, frame: seen.append((n, rec["state"])))
     return report, out, seen
 

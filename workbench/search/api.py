@@ -60,9 +60,10 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         dataset: a dataset name (workers load it themselves, offline first) or a Dataset (sent once).
         max_loss: the validation accuracy loss allowed against the baseline, in percentage points.
         trials, minutes: the budget (either or both). ``minutes`` is the whole call's (the baseline's training
-            and the sensitivity scan count): no trial starts once the finished trials' durations say that the
-            running ones, two batches of confirmation runs and the pick's final seeds would no longer fit
-            (``engine.tail_seconds``); a further confirmation batch runs only if it still fits.
+            and the sensitivity scan count): no trial starts once the running trials, the confirmation runs of
+            the current candidates (up to two batches, each run as long as its candidate's own trial) and the
+            pick's final seeds would no longer fit (``engine.planned_tail_seconds``); a further confirmation
+            batch runs only if it still fits.
         workers: Dask worker processes of the embedded LocalCluster (default: one per core).
         scheduler: an existing Dask scheduler's address (default ``$DASK_SCHEDULER_ADDRESS``); trusted
             clusters only (Dask runs pickled tasks).
@@ -226,16 +227,25 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         budget_end = trials_deadline(minutes, time.perf_counter() - started)
         fresh_seeds = [s for s in final_seeds if s != seed] if confirm else []
 
-        def durations() -> list:
-            return [(r.get("seconds") or {}).get("total") for r in records.values() if r.get("state") == "complete"]
+        def took() -> dict:
+            return {n: (r.get("seconds") or {}).get("total") for n, r in records.items() if r.get("state") == "complete"}
 
-        def fits(runs: int, inflight: bool) -> bool:
-            return budget_end is None or (
-                time.monotonic() + engine.tail_seconds(durations(), slots, runs, inflight) <= budget_end)
+        def tail(batch: list | None = None, inflight: bool = True) -> float:
+            """The time after the last trial starts: the runs to come are those of the candidates (``batch``, or
+            the current front's first RESERVED_BATCHES batches), each as long as its own search trial; with no
+            candidate yet, one candidate as long as a typical trial."""
+            seconds = took()
+            if not seconds:
+                return 0.0  # nothing measured yet
+            if batch is None:
+                front = reports.pareto_front(reports.trials_frame(study, base_val, max_loss))
+                batch = confirming.candidates(front, max_loss)[:confirming.BATCH * RESERVED_BATCHES]
+            known = [seconds[n] for n in batch if seconds.get(n)] or [engine.typical_seconds(seconds.values()) or 0.0]
+            return engine.planned_tail_seconds(seconds.values(), slots, [d for d in known for _ in fresh_seeds],
+                                               [max(known[:confirming.BATCH])] * len(final_seeds), inflight)
 
         def deadline() -> float | None:
-            runs = confirming.BATCH * RESERVED_BATCHES * len(fresh_seeds) + len(final_seeds)
-            return None if budget_end is None else budget_end - engine.tail_seconds(durations(), slots, runs)
+            return None if budget_end is None else budget_end - tail()
         t0 = time.perf_counter()
         outcome = engine.run_trials(study, submit, trials, deadline, slots, base_val, max_loss,
                                     on_record=on_record, stop=stop, plan=plan, watch=watch)
@@ -252,8 +262,8 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             order = confirming.candidates(front, max_loss)
             for start in range(0, len(order), confirming.BATCH):
                 batch = order[start:start + confirming.BATCH]
-                if start >= confirming.BATCH * RESERVED_BATCHES and not fits(
-                        len(batch) * len(fresh_seeds) + len(final_seeds), inflight=False):
+                if start >= confirming.BATCH * RESERVED_BATCHES and budget_end is not None and (
+                        time.monotonic() + tail(batch, inflight=False) > budget_end):
                     out_of_time = True  # the time budget has no room for another batch and the final seeds
                     break
                 futures = {n: [client.submit(run_job, job_for(n, study.trials[n].params, split="confirm",
