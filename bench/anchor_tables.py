@@ -7,6 +7,8 @@ import json
 import pathlib
 import re
 
+from workbench.stats import spread
+
 HERE = pathlib.Path(__file__).resolve().parent
 ANCHOR_RESULTS = HERE / "anchors" / "results"
 
@@ -21,11 +23,6 @@ def load_anchor_results() -> dict:
     return {name: sorted(runs, key=lambda a: a.get("seed", 0)) for name, runs in groups.items()}
 
 
-def _mean_std(values: list) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-
-
 def anchor_points(anchors: dict) -> list[dict]:
     """tfmot's runs on the same splits, as comparison points (the mean over a reference's seeds)."""
     points = []
@@ -36,8 +33,8 @@ def anchor_points(anchors: dict) -> list[dict]:
             what = row.get("label") or f"LeNet-5, {row['sparsity_target']:.0%} sparse"
             points.append({"label": f"tfmot prune → PQAT here: {what}", "model": model, "seeds": len(same),
                            "fp32_bytes": row["fp32_bytes"],
-                           "gzip_bytes": round(_mean_std([r["gzip_bytes"] for r in same])[0]),
-                           **{k: _mean_std([r[k] for r in same])[0] for k in ("ratio", "delta_points")},
+                           "gzip_bytes": round(spread([r["gzip_bytes"] for r in same])["mean"]),
+                           **{k: spread([r[k] for r in same])["mean"] for k in ("ratio", "delta_points")},
                            "run": name})
     return points
 
@@ -63,15 +60,15 @@ def anchor_lines(anchors: dict) -> list[str]:
                              f"{row['int8_accuracy']:.2%} ({row['delta_points']:+.2f}), {row['gzip_bytes']:,} B gzip, "
                              f"**{row['ratio']:.1f}×**.{trained}")
                 continue
-            stats = {k: _mean_std([r[k] for r in same])
+            stats = {k: spread([r[k] for r in same])
                      for k in ("baseline_accuracy", "int8_accuracy", "delta_points", "ratio")}
             each = "; ".join(f"seed {r['seed']}: {x['int8_accuracy']:.2%} ({x['delta_points']:+.2f}), "
                              f"{x['ratio']:.1f}×, {r['seconds']:,.0f} s" for r, x in zip(runs, same))
             lines.append(f"  - {what}, mean ± std over {len(same)} seeds: baseline "
-                         f"{stats['baseline_accuracy'][0]:.2%} ± {stats['baseline_accuracy'][1] * 100:.2f} → int8 "
-                         f"{stats['int8_accuracy'][0]:.2%} ± {stats['int8_accuracy'][1] * 100:.2f} "
-                         f"({stats['delta_points'][0]:+.2f} ± {stats['delta_points'][1]:.2f}), "
-                         f"**{stats['ratio'][0]:.1f}×** ({each}).")
+                         f"{stats['baseline_accuracy']['mean']:.2%} ± {stats['baseline_accuracy']['std'] * 100:.2f} → int8 "
+                         f"{stats['int8_accuracy']['mean']:.2%} ± {stats['int8_accuracy']['std'] * 100:.2f} "
+                         f"({stats['delta_points']['mean']:+.2f} ± {stats['delta_points']['std']:.2f}), "
+                         f"**{stats['ratio']['mean']:.1f}×** ({each}).")
     return lines
 
 

@@ -116,15 +116,10 @@ def typical_seconds(durations) -> float | None:
 
 
 def tail_seconds(durations, slots: int, runs: int, inflight: bool = True) -> float:
-    """How long a search still runs after its last trial starts: the trials then running (one round, every
-    slot busy; ``inflight``) and ``runs`` more full trials (confirmation, the pick's final seeds) on ``slots``
-    workers, each round as long as the 90th percentile of ``durations`` (finished trials' seconds), times
-    TAIL_MARGIN. 0 while no trial has finished: nothing is known yet."""
-    typical = typical_seconds(durations)
-    if typical is None:
-        return 0.0
-    rounds = int(inflight) + math.ceil(max(0, runs) / max(1, slots))
-    return TAIL_MARGIN * typical * rounds
+    """``planned_tail_seconds`` when nothing is known of the runs to come: ``runs`` full trials, each as long as
+    the 90th percentile of ``durations``."""
+    durations = list(durations)
+    return planned_tail_seconds(durations, slots, [typical_seconds(durations) or 0.0] * max(0, runs), [], inflight)
 
 
 def makespan(runs, slots: int) -> float:
