@@ -21,8 +21,12 @@ RULES = "v2"  # bench/tables.py: early stopping on the stratified, seeded valida
 
 
 def cache_key(spec: dict, data, seed: int) -> str:
+    """The training rule in words is part of the key: a change to how the baseline trains (on 2026-12-01, no
+    learning-rate cut before min_epochs) trains a new one."""
+    from workbench.config import TrainConfig
+
     what = {"model": spec["model"], "model_kwargs": spec["model_kwargs"], "baseline": spec["baseline"],
-            "seed": seed, "data": data.summary(), "rules": RULES}
+            "seed": seed, "data": data.summary(), "rules": RULES, "rule": TrainConfig(**spec["baseline"]).rule()}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -214,6 +214,25 @@ def test_seeds_run_in_separate_processes_merge_into_one_row():
         merge([a, {**b, "runs": [_fake_run(0, 0.5, 0.5, 1000), seed2]}])
 
 
+def test_resume_keeps_only_seeds_whose_baseline_trained_under_the_current_rule(tmp_path, monkeypatch):
+    run = _load("run")
+    monkeypatch.setattr(run, "RESULTS", tmp_path)
+    name = "mobilenet025-fashion"
+    spec = json.loads(json.dumps(run.ROWS[name]))
+    rule = wb.TrainConfig(**spec["baseline"]).rule()
+    assert "counted from epoch 11" in rule  # the plateau waits for min_epochs too
+    current, old = _fake_run(0, 0.78, 0.77, 70000), _fake_run(1, 0.70, 0.71, 70000)
+    current["baseline_training"]["rule"] = rule
+    old["baseline_training"]["rule"] = rule.replace(" (both counted from epoch 11)", "")
+    stored = {"rules": "v2", "spec": spec, "limit": spec["limit"], "runs": [current, old], "seconds_total": 200.0}
+    (tmp_path / f"{name}.json").write_text(json.dumps(stored))
+    runs, seconds = run.earlier_runs(name, [0, 1, 2], 0)
+    assert [r["seed"] for r in runs] == [0] and seconds == 200.0
+    current["baseline_training"]["rule"] = old["baseline_training"]["rule"]
+    (tmp_path / f"{name}.json").write_text(json.dumps(stored))
+    assert run.earlier_runs(name, [0, 1, 2], 0) == ([], 0.0)
+
+
 def test_op_speed_splits_a_model_into_its_weight_layers_and_counts_their_macs():
     import keras
 

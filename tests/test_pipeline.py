@@ -228,7 +228,38 @@ def test_min_epochs_keeps_early_stopping_from_ending_training_too_soon(small_mni
     config = TrainConfig(epochs=6, learning_rate=1e-3, patience=1, min_epochs=4)
     report = fit(lenet5(), (data.x_train, data.y_train), config, validation=(data.x_val, data.y_val))
     assert report.epochs_run >= 5 and report.best_epoch >= 5  # watched from epoch 5 on, best among those
-    assert "at least 4, at most 6 epochs" in report.rule
+    assert "at least 4, at most 6 epochs" in report.rule and "counted from epoch 5" in report.rule
+    rates = report.history["learning_rate"]
+    assert len(rates) == report.epochs_run and rates[:4] == pytest.approx([1e-3] * 4)  # the first 4 at full rate
     with pytest.raises(ConfigError, match="min_epochs cannot exceed epochs"):
         TrainConfig(epochs=3, patience=2, min_epochs=4)
     assert TrainConfig.from_config(config.get_config()) == config
+
+
+def test_the_learning_rate_plateau_waits_for_min_epochs_like_early_stopping():
+    """A flat validation accuracy (MobileNet at width 0.25 validates at 10% for its first epochs) cuts the rate only
+    once the epochs from min_epochs on stop improving: before, a flat start cut it to its floor by epoch 5."""
+    import keras
+
+    from workbench.train import PlateauFrom
+
+    def rates(start_from_epoch, accuracies):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        plateau = PlateauFrom(start_from_epoch=start_from_epoch, monitor="val_accuracy", mode="max", factor=0.3,
+                              patience=1, min_lr=1e-5)
+        plateau.set_model(model)
+        plateau.on_train_begin()
+        seen = []
+        for epoch, value in enumerate(accuracies):
+            logs = {"val_accuracy": value}
+            plateau.on_epoch_end(epoch, logs)
+            seen.append(logs["learning_rate"])  # recorded every epoch, watched or not
+        return [float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))] + seen
+
+    flat_start = [0.1, 0.1, 0.1, 0.1, 0.7, 0.75, 0.74]
+    before = rates(0, flat_start)  # the old rule: each flat epoch cut (a record holds the rate it ran at), then the floor
+    assert before[1:6] == pytest.approx([1e-3, 1e-3, 3e-4, 9e-5, 2.7e-5]) and before[0] == pytest.approx(1e-5)
+    waited = rates(4, flat_start)
+    assert waited[1:6] == pytest.approx([1e-3] * 5)  # epochs 1-5 at the configured rate (epoch 5 is the first best)
+    assert waited[0] == pytest.approx(3e-4)  # epoch 7 did not improve on epoch 6: one cut

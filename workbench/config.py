@@ -241,9 +241,10 @@ class TrainConfig(_RoundTrip):
             and the best epoch's weights are restored (needs the validation split; for float
             training: masks follow their own schedule).
         limit: use at most this many training examples (0 = all).
-        min_epochs: with ``patience``, train at least this many epochs before early stopping may end it (and
-            restore the best of the epochs from then on): a model whose validation accuracy is noisy early
-            (MobileNet's BatchNorm) is not stopped before it has trained.
+        min_epochs: with ``patience``, train at least this many epochs, at the configured learning rate,
+            before early stopping may end it or a plateau lower the rate (and restore the best of the epochs
+            from then on): a model whose validation accuracy is noisy early (MobileNet's BatchNorm) is not
+            stopped, or slowed, before it has trained.
     """
 
     epochs: int = 2
@@ -275,5 +276,7 @@ class TrainConfig(_RoundTrip):
             return (f"early stopping on validation accuracy: patience {self.patience}, "
                     + (f"at least {self.min_epochs}, " if self.min_epochs else "")
                     + f"at most {self.epochs} epochs, learning rate x0.3 after {max(1, self.patience // 2)} epochs "
-                    "without improvement, best epoch restored")
+                    + "without improvement"
+                    + (f" (both counted from epoch {self.min_epochs + 1})" if self.min_epochs else "")
+                    + ", best epoch restored")
         return f"fixed {self.epochs} epochs"

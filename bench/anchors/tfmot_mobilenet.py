@@ -11,7 +11,8 @@ MobileNet v1 alpha 1.0 from ``applications.MobileNet`` (random init, dropout 1e-
 same splits and the row's ``limit``, exported by export_data.py), 28x28 scaled to 32x32 bilinearly (in the data
 here: tfmot's quantize registry has no Resizing layer; the row's model resizes inside, the same op); the row's
 baseline rule (early stopping on validation, its patience and minimum and maximum epochs, learning rate x0.3 after
-epochs without improvement, best epoch restored); the row's per-layer polynomial pruning targets over the same
+epochs without improvement, both watched from the minimum on, best epoch restored; results before 2026-12-01 cut
+the rate from the first epoch, as the row did then); the row's per-layer polynomial pruning targets over the same
 fine-tune epochs (pointwise convs and the classifier only; the first conv and every depthwise layer dense); PQAT for
 the same epochs at the same rates; full-integer int8 conversion. tfmot has no 4-bit weights: the row's 4-bit layers
 are 8-bit here. tfmot cannot remove channels through depthwise chains: where the row removes a fraction of a
@@ -43,6 +44,20 @@ import tf_keras as keras  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from recipes import mobilenet_recipe as recipe  # noqa: E402
 from tfmot_lenet5 import compile_model, environment, int8_tflite, tflite_correct, write_result  # noqa: E402
+
+
+class PlateauFrom(keras.callbacks.ReduceLROnPlateau):
+    """The workbench's rule (workbench.train.PlateauFrom): no learning-rate cut in the first ``start`` epochs,
+    which early stopping does not watch either (``start_from_epoch``)."""
+
+    def __init__(self, start: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start = int(start)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.start:
+            super().on_epoch_end(epoch, logs)
+
 
 IMAGE = 32
 BATCH = 128
@@ -78,9 +93,8 @@ def main(data_path: str, out_path: str, row: str = "mobilenet-fashion", seed: in
     started = time.perf_counter()
     base = mobilenet(int(y.max()) + 1, r["alpha"])
     compile_model(base, BASELINE["learning_rate"])
-    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.3,
-                                                patience=max(1, BASELINE["patience"] // 2),
-                                                min_lr=BASELINE["learning_rate"] * 0.01)
+    plateau = PlateauFrom(BASELINE.get("min_epochs", 0), monitor="val_accuracy", mode="max", factor=0.3,
+                          patience=max(1, BASELINE["patience"] // 2), min_lr=BASELINE["learning_rate"] * 0.01)
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=BASELINE["patience"],
                                          restore_best_weights=True, start_from_epoch=BASELINE["min_epochs"])
     t0 = time.perf_counter()
@@ -131,6 +145,7 @@ def main(data_path: str, out_path: str, row: str = "mobilenet-fashion", seed: in
               "model": "mobilenet_v1", "script": "bench/anchors/tfmot_mobilenet.py", "source": str(d["source"]),
               "validation_rule": str(d["validation_rule"]), "train": int(len(y)), "validation": int(len(yv)),
               "test": int(len(yt)), "seed": seed, "baseline": BASELINE, "finetune": FINETUNE, "pqat": PQAT,
+              "baseline_rule": "learning-rate plateau and early stopping both from epoch min_epochs + 1",
               "batch": BATCH, "layer_sparsity": LAYER_SPARSITY, "baseline_epochs": epochs["baseline"],
               "stage_seconds": seconds, "rows": [row], "seconds": time.perf_counter() - started, **environment()}
     write_result(result, out_path)
