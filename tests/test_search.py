@@ -188,6 +188,28 @@ def test_the_summary_says_when_the_budget_is_within_the_validation_noise():
     assert "standard error" not in summary(1.0)
 
 
+def test_the_sampler_counts_a_trial_within_the_budget_only_with_the_picks_headroom(tmp_path):
+    """The constraint TPE sees is the confirmation's rule: loss + 1 paired standard error within max_loss."""
+    from workbench.search.budget import over_budget, with_headroom
+    from workbench.search.confirm import candidates
+    from workbench.search.engine import tell
+
+    study, _ = open_study(str(tmp_path / "j.log"), "s", 0, resume=False)
+    told = []
+    for accuracy, se in ((0.980, 0.2), (0.982, 0.2), (0.980, None)):  # baseline 0.9835: losses 0.35, 0.15, 0.35
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        record = {"state": "complete", "values": [1000.0, accuracy], "paired": {"se_points": se}}
+        tell(study, trial, record, baseline_validation=0.9835, max_loss=0.3)
+        told.append(study.trials[-1].constraints["validation_loss_over_budget"])
+    assert told == pytest.approx([0.25, 0.05, 0.05])  # over the budget by loss + se - 0.3: all infeasible
+    assert over_budget(0.1, 0.2, 0.3) == pytest.approx(0.0) and with_headroom(0.1, 0.2, 0.3)
+    assert not with_headroom(0.1, 0.2004, 0.3) and with_headroom(0.3, float("nan"), 0.3)
+    front = __import__("pandas").DataFrame({"trial": [1, 2], "gzip_bytes": [900, 1000], "loss_points": [0.15, 0.1],
+                                            "val_accuracy": [0.982, 0.9825], "se_points": [0.2, 0.2],
+                                            "within_budget": [True, True]})
+    assert candidates(front, max_loss=0.3) == [2]  # the confirmation takes what the sampler counts as feasible
+
+
 def test_resume_marks_running_trials_failed_and_runs_them_again(tmp_path):
     journal = str(tmp_path / "j.log")
     study, _ = open_study(journal, "s", 0, resume=False)

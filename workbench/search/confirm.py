@@ -13,28 +13,21 @@ A mean on the budget's edge is still a coin toss on another split: the next run 
 headroom: its loss plus ``HEADROOM`` standard errors must be within the budget. The error is the paired one (the
 per-image disagreement between the int8 model and the baseline on the same validation images,
 ``workbench.stats.paired_se_points``): about 0.2 points on 6,000 Fashion-MNIST images, where either accuracy alone
-is known to 0.4. Candidates are taken only when their own search value already has that headroom.
+is known to 0.4. Candidates are taken only when their own search value already has that headroom (the rule and
+the sampler's constraint: ``workbench.search.budget``).
 
 Pure decisions on plain values; the search (``workbench.search.api``) runs the jobs.
 """
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
+from workbench.search.budget import HEADROOM, with_headroom
 from workbench.search.report import within_budget_by_size
 
 BATCH = 3  # candidates confirmed at a time (each with every fresh seed), smallest first
 MAX_CANDIDATES = 9  # then the search gives up confirming and says so
-HEADROOM = 1.0  # standard errors of the paired loss that must fit between a candidate's loss and the budget
-
-
-def with_headroom(loss: float, se: float | None, max_loss: float) -> bool:
-    """True when ``loss`` plus HEADROOM standard errors is within ``max_loss`` (an unknown error counts as 0)."""
-    se = 0.0 if se is None or (isinstance(se, float) and math.isnan(se)) else float(se)
-    return loss + HEADROOM * se <= max_loss + 1e-9
 
 
 def candidates(front: pd.DataFrame, max_loss: float | None = None) -> list[int]:

@@ -1,7 +1,8 @@
 """Optuna ask-and-tell on Dask: the client owns the study, Dask workers run the trials.
 
 The study is multi-objective (gzip -9 bytes of the int8 ``.tflite``, down; its validation accuracy,
-up) with a seeded TPE sampler that treats "validation loss within ``max_loss``" as a constraint.
+up) with a seeded TPE sampler that treats "validation loss within ``max_loss``, with headroom" as a constraint
+(``workbench.search.budget``).
 Optuna's pruners cannot serve it: ``Trial.report`` and ``should_prune`` raise NotImplementedError
 for multi-objective studies, and ranking trials by intermediate accuracy (successive halving)
 would stop exactly the smallest models. The trials instead stop themselves
@@ -27,6 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from workbench.errors import ClusterError, ConfigError
+from workbench.search.budget import over_budget
 from workbench.search.cluster import LOST, POLL_SECONDS, LostWatch, outcome
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -82,7 +84,8 @@ def tell(study: optuna.Study, trial, record: dict, baseline_validation: float, m
         trial.set_user_attr("interrupted", True)
     if record["state"] == "complete":
         loss = round((baseline_validation - record["values"][1]) * 100.0, 9)  # as report.loss_points
-        trial.set_constraint("validation_loss_over_budget", loss - max_loss)  # feasible when <= 0
+        se = (record.get("paired") or {}).get("se_points")  # feasible when <= 0: within the budget with headroom
+        trial.set_constraint("validation_loss_over_budget", over_budget(loss, se, max_loss))
         study.tell(trial, record["values"])
     elif record["state"] == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
