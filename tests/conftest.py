@@ -55,3 +55,12 @@ def trained_lenet(small_mnist):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def board(trained_lenet, small_mnist):
+    """The Studio's dashboard on a fresh session of the trained LeNet-5 (tests/test_widgets*.py)."""
+    from workbench.widgets import Dashboard, SessionState
+
+    state = SessionState(trained_lenet, small_mnist.subset(train=1024, test=300), "lenet5", eval_size=200)
+    return Dashboard(state)
