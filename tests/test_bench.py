@@ -308,3 +308,24 @@ def test_the_mask_update_bench_times_both_ways_on_the_same_masks_and_counts_the_
     assert r["updates"] == len(range(0, end + 1, 25)) + (end % 25 > 0) and r["epochs"] == 12
     lines = "\n".join(bench.mask_update_lines(result))
     assert f"{result['prunable_weights']:,} prunable weights" in lines and "the same masks: yes" in lines
+
+
+def test_screening_measures_recipe_variants_on_validation_only(trained_lenet, small_mnist):
+    screen = _load("screen")
+    assert screen.merged({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"c": 4}, "d": 5}) == {"a": {"b": 1, "c": 4}, "d": 5}
+    for bad, message in (({"x": {"baseline": {"epochs": 1}}}, "only"), ({"x": {"qat": {"epochs": -1}}}, "epochs"),
+                         ({}, "variants must map")):
+        with pytest.raises(wb.ConfigError, match=message):
+            screen.variant_specs("lenet5-mnist", bad)
+    with pytest.raises(wb.ConfigError, match="Unknown row"):
+        screen.variant_specs("lenet9", {"x": {}})
+    spec = screen.variant_specs("lenet5-mnist", {"short": {"finetune": {"epochs": 1}, "qat": {"epochs": 1}}})["short"]
+    assert spec["prune"] == _load("rows").ROWS["lenet5-mnist"]["prune"] and spec["finetune"]["epochs"] == 1
+    data = small_mnist.subset(train=1024)
+    from workbench.train import accuracy
+
+    base = accuracy(trained_lenet, data.x_val, data.y_val)
+    figures = screen.screen_one(spec, data, trained_lenet, {"validation": base, "rule": "given"}, seed=0)
+    assert figures["loss_points"] == pytest.approx(100 * (base - figures["validation"]["int8"]), abs=1e-6)
+    assert figures["gzip_bytes"] > 0 and figures["ratio"] == pytest.approx(1724320 / figures["gzip_bytes"], rel=1e-3)
+    assert screen.summary([figures, {**figures, "seed": 1, "loss_points": 0.0}])["seeds"] == [0, 1]
