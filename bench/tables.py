@@ -94,7 +94,19 @@ def results_table(results: dict) -> list[str]:
             f"| {s['gzip_bytes']['mean']:,.0f} | **{s['ratio']['mean']:.1f}×** | "
             f"{fp32 / s['entropy_bytes']['mean']:.1f}× | ≥{g['ratio']:.0f}× at ≥−{g['max_loss_points']} "
             f"{_verdict(r, g)} |")
+    earlier = earlier_rule_rows(results)
+    if earlier:
+        lines += ["", f"Baselines of {', '.join(earlier)} trained under the earlier rule, in which the learning rate "
+                      "could drop from the first epoch, before the row's minimum epochs (since 2026-12-01 it waits for "
+                      "them, as early stopping does): those baselines may be unconverged. Re-runs pending."]
     return lines
+
+
+def earlier_rule_rows(results: dict) -> list[str]:
+    """Rows with a minimum of baseline epochs whose runs trained under the rule before 2026-12-01 (the learning rate
+    cut on a plateau from the first epoch; a run's rule says "counted from epoch N" since)."""
+    return [name for name, r in results.items() if r.get("spec", {}).get("baseline", {}).get("min_epochs")
+            and any("counted from epoch" not in run["baseline_training"].get("rule", "") for run in r["runs"])]
 
 
 def v1_comparison(results: dict, v1: dict) -> list[str]:

@@ -329,3 +329,14 @@ def test_screening_measures_recipe_variants_on_validation_only(trained_lenet, sm
     assert figures["loss_points"] == pytest.approx(100 * (base - figures["validation"]["int8"]), abs=1e-6)
     assert figures["gzip_bytes"] > 0 and figures["ratio"] == pytest.approx(1724320 / figures["gzip_bytes"], rel=1e-3)
     assert screen.summary([figures, {**figures, "seed": 1, "loss_points": 0.0}])["seeds"] == [0, 1]
+
+
+def test_rows_whose_baselines_trained_under_the_earlier_rule_are_named():
+    tables = _load("tables")
+    new, old = _fake_run(0, 0.86, 0.85, 1000), _fake_run(1, 0.81, 0.82, 1000)
+    new["baseline_training"]["rule"] = "early stopping ... without improvement (both counted from epoch 11), best"
+    old["baseline_training"]["rule"] = "early stopping ... without improvement, best epoch restored"
+    with_min = {"spec": {"baseline": {"patience": 3, "min_epochs": 10}}}
+    results = {"a": {**with_min, "runs": [new]}, "b": {**with_min, "runs": [new, old]},
+               "c": {"spec": {"baseline": {"patience": 5}}, "runs": [old]}}  # no minimum: the rule did not change
+    assert tables.earlier_rule_rows(results) == ["b"]
