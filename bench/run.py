@@ -88,8 +88,9 @@ def earlier_runs(name: str, seeds, limit: int) -> tuple[list, float]:
         print(f"  {name}: the stored result has other settings; running every seed again", flush=True)
         return [], 0.0
     rule = wb.TrainConfig(**ROWS[name]["baseline"]).rule()  # how the baselines trained (changed on 2026-12-01)
-    runs = [r for r in old["runs"] if r["seed"] in seeds and r["baseline_training"].get("rule") == rule]
-    if len(runs) < len([r for r in old["runs"] if r["seed"] in seeds]):
+    wanted = [r for r in old["runs"] if r["seed"] in seeds]
+    runs = [r for r in wanted if r["baseline_training"].get("rule") == rule]
+    if len(runs) < len(wanted):
         print(f"  {name}: seeds whose baseline trained under another rule run again", flush=True)
     return runs, float(old.get("seconds_total", 0.0)) if runs else 0.0
 

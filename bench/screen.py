@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import sys
 import time
@@ -31,6 +30,8 @@ from shared_baseline import shared_baseline  # noqa: E402
 import workbench as wb  # noqa: E402
 from workbench import stages  # noqa: E402
 from workbench.errors import ConfigError  # noqa: E402
+from workbench.io import write_text  # noqa: E402
+from workbench.stats import spread  # noqa: E402
 
 SCREENS = HERE / "results" / "screens"
 RECIPE = ("prune", "quant", "finetune", "qat")  # what a variant may change (the baseline and data stay the row's)
@@ -78,16 +79,10 @@ def screen_one(spec: dict, data, baseline, info: dict, seed: int) -> dict:
 
 
 def summary(runs: list[dict]) -> dict:
-    mean = lambda key: sum(r[key] for r in runs) / len(runs)  # noqa: E731
-    return {"loss_points": mean("loss_points"), "se_points": mean("se_points"), "ratio": mean("ratio"),
-            "gzip_bytes": mean("gzip_bytes"), "seeds": [r["seed"] for r in runs]}
-
-
-def write(path: pathlib.Path, result: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    part.write_text(json.dumps(result, indent=1, sort_keys=True))
-    os.replace(part, path)
+    """A variant's means over its seeds."""
+    return {**{key: spread([r[key] for r in runs])["mean"] for key in ("loss_points", "se_points", "ratio",
+                                                                       "gzip_bytes")},
+            "seeds": [r["seed"] for r in runs]}
 
 
 def main(argv=None) -> dict:
@@ -97,12 +92,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--out", default=None, help="default: bench/results/screens/<row>.json")
     args = parser.parse_args(argv)
-    specs = variant_specs(args.row, json.loads(pathlib.Path(args.variants).read_text()))
+    overrides = json.loads(pathlib.Path(args.variants).read_text())
+    specs = variant_specs(args.row, overrides)
     seeds = [int(s) for s in args.seeds.split(",")]
     out = pathlib.Path(args.out) if args.out else SCREENS / f"{args.row}.json"
     data = load_row_data(ROWS[args.row])
     result = {"row": args.row, "split": "validation", "seeds": seeds, "dataset": data.summary(),
-              "overrides": json.loads(pathlib.Path(args.variants).read_text()), "variants": {}}
+              "overrides": overrides, "variants": {}}
     for seed in seeds:
         baseline, info = shared_baseline(ROWS[args.row], data, seed)
         result.setdefault("baselines", {})[str(seed)] = {k: v for k, v in info.items() if k != "history"}
@@ -114,7 +110,7 @@ def main(argv=None) -> dict:
             print(f"  {args.row} / {name} seed {seed}: {figures['ratio']:.1f}x, validation loss "
                   f"{figures['loss_points']:+.2f} ± {figures['se_points']:.2f} points ({figures['seconds']:.0f} s)",
                   flush=True)
-            write(out, result)
+            write_text(out, json.dumps(result, indent=1, sort_keys=True))  # all-or-nothing
     return result
 
 
