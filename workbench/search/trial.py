@@ -26,11 +26,32 @@ from workbench.stats import paired_delta
 _CACHE: dict = {}  # per worker process: {"model:<sha>": keras.Model, "data:<key>": Dataset}
 SAFETY_POINTS = 0.2  # stop a trial only when it misses the budget by this much even after the best recovery seen
 MIN_FINISHED = 3  # finished trials needed before the rule stops anything
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_MALLOC_RESTORED = False
+
+
+def restore_malloc() -> bool:
+    """Undo, in this process, what Dask's default ``MALLOC_TRIM_THRESHOLD_`` does to TensorFlow (cluster.py's
+    ``worker_environ``): glibc's mmap threshold back to its 32 MiB ceiling and trimming above 64 MiB. Done once,
+    and only where the variable is set and glibc is there; True when it was applied now."""
+    global _MALLOC_RESTORED
+    if _MALLOC_RESTORED or not os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        return False
+    _MALLOC_RESTORED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 64 << 20))
+    except (OSError, AttributeError):  # not glibc: nothing to undo
+        return False
 
 
 def set_threads() -> int:
     """TensorFlow's op threads follow the worker's share of the machine (``WORKBENCH_TF_THREADS``)."""
     import tensorflow as tf
+
+    restore_malloc()
 
     threads = int(os.environ.get("WORKBENCH_TF_THREADS", "0") or 0)
     if threads:
