@@ -18,6 +18,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from rows import ROWS  # noqa: E402
 from search_rows import AUTO_ROWS  # noqa: E402
 from shared_baseline import shared_baseline  # noqa: E402
 from tables import RESULTS, write_all  # noqa: E402
@@ -52,8 +53,11 @@ def run_auto_row(name: str, minutes: float | None = None, limit: int = 0, out_di
     print(f"  baseline: {'from the cache' if baseline['cached'] else 'trained'} ({baseline['file']}), "
           f"{baseline['seconds']:.0f} s to train, validation {baseline['validation']:.2%}", flush=True)
     started = time.perf_counter()  # the budget is the search's: scan, trials and the pick's test seeds
+    # a hand-tuned row's recipe to start from: its pruning, quantization and fine-tune settings
+    start_from = [{k: ROWS[row][k] for k in ("prune", "quant", "finetune")} for row in spec.get("start_from", [])]
     report = wb.search(model, data, max_loss=spec["max_loss"], trials=None,
-                       minutes=budget, workers=spec["workers"],
+                       minutes=budget, workers=spec["workers"], fidelity=spec.get("fidelity", 1.0),
+                       scan_images=spec.get("scan_images"), start_from=start_from or None,
                        space=SearchSpace(**spec["space"]), final_seeds=(0, 1, 2), out_dir=out_dir,
                        on_trial=lambda n, rec, frame: print(
                            f"  trial {n}: {rec['state']}"

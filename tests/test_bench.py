@@ -46,6 +46,32 @@ def test_rows_are_valid_configs():
         assert spec["goal"]["ratio"] >= 10
 
 
+def test_auto_rows_are_valid_searches_and_start_from_recipes_their_spaces_hold():
+    from workbench.models import build_model
+    from workbench.nn.forward import layer_kind
+    from workbench.search import SearchSpace
+    from workbench.search.arguments import check_arguments
+
+    rows, auto = _load("rows").ROWS, _load("search_rows").AUTO_ROWS
+    assert set(auto) == {"auto-lenet5-mnist", "auto-lenet5-fashion", "auto-mobilenet-fashion"}
+    for name, spec in auto.items():
+        space = SearchSpace(**spec["space"])
+        check_arguments(spec["max_loss"], None, spec["budget_minutes"], spec["workers"], (0, 1, 2),
+                        spec.get("fidelity", 1.0), None, spec.get("scan_images"))
+        assert spec["hand_row"] in rows and spec["baseline"] == rows[spec["hand_row"]]["baseline"]
+        model = build_model(spec["model"], (28, 28, 1), 10, **spec["model_kwargs"])
+        layers = space.searched_layers([layer.name for layer in model.layers if layer_kind(layer)])
+        for row in spec.get("start_from", []):
+            params = space.params_from(layers, **{k: rows[row][k] for k in ("prune", "quant", "finetune")})
+            prune = space.configs(params)["prune"]  # the hand recipe's sparsities, where the space holds them
+            assert prune.structured == rows[row]["prune"].get("structured", {})
+            assert all(prune.layer_sparsity[n] == pytest.approx(rows[row]["prune"]["layer_sparsity"].get(
+                n, rows[row]["prune"]["sparsity"])) for n in layers)
+    mobilenet = auto["auto-mobilenet-fashion"]
+    assert mobilenet["start_from"] == ["mobilenet-fashion", "mobilenet-fashion-structured"]
+    assert 0 < mobilenet["fidelity"] < 1 and mobilenet["space"]["finetune_epochs"][1] >= rows["mobilenet-fashion"]["finetune"]["epochs"]
+
+
 def test_the_structured_mobilenet_rows_channels_can_be_removed_through_the_depthwise_chains():
     from workbench.models import build_model
     from workbench.pruning.structured import prune_filters

@@ -139,7 +139,8 @@ def test_c_array_and_header_compile_link_and_match_the_tflite(exported, tmp_path
 
 def test_tflite_micro_runs_the_artifact_in_the_smallest_arena_and_agrees_with_litert(exported, small_mnist):
     """The pruned, QAT, partly packed-INT4 LeNet-5 runs on TFLM's reference kernels, as on a device."""
-    from workbench.export.micro import ARENA_RESOLUTION, _runs_with, micro_check, micro_text
+    from workbench.export.micro import ARENA_RESOLUTION, micro_check, micro_text
+    from workbench.export.micro_probe import runs_with as _runs_with
 
     x, y = small_mnist.x_test[:100], small_mnist.y_test[:100]
     check = micro_check(exported["data"], x, y, split="test")
@@ -153,6 +154,38 @@ def test_tflite_micro_runs_the_artifact_in_the_smallest_arena_and_agrees_with_li
     assert check["agreement"] >= 0.97
     assert abs(check["accuracy"] - check["litert_accuracy"]) <= 1 - check["agreement"] + 1e-9
     assert f"{arena:,} B tensor arena" in micro_text(check)
+
+
+def test_an_arena_at_which_tflite_micro_crashes_counts_as_too_small_and_the_check_goes_on(exported, small_mnist,
+                                                                                          tmp_path, monkeypatch):
+    """TFLM segfaults at some arena sizes (MobileNet v1, 8-bit: 100,000 bytes) instead of failing cleanly; the check
+    runs it in a child process. Here a probe that crashes (SIGSEGV) at the bisection's first arena stands in."""
+    from workbench.export import micro
+    from workbench.export.micro_probe import runs_with
+
+    first = max(10 * len(exported["data"]), 1 << 20) // 2  # the first arena bisected
+    crashing = tmp_path / "crashing_probe.py"
+    crashing.write_text(
+        "import importlib.util, os, signal, sys\n"
+        f"spec = importlib.util.spec_from_file_location('probe', {str(micro.PROBE)!r})\n"
+        "probe = importlib.util.module_from_spec(spec); spec.loader.exec_module(probe)\n"
+        "runs_with = probe.runs_with\n"
+        "def crashing(data, arena, image, errors=None):\n"
+        f"    if arena == {first}: os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "    return runs_with(data, arena, image, errors)\n"
+        "probe.runs_with = crashing\n"
+        "sys.exit(probe.main(sys.argv[1:]))\n")
+    monkeypatch.setattr(micro, "PROBE", crashing)
+    x, y = small_mnist.x_test[:20], small_mnist.y_test[:20]
+    check = micro.micro_check(exported["data"], x, y, split="test")
+    assert check["runs"] and check["images"] == 20
+    assert check["crashes"] == [{"arena": first, "how": "crashed (SIGSEGV)"}]  # counted too small: the search went on
+    assert first < check["arena_bytes"] and runs_with(exported["data"], check["arena_bytes"], x[0]) is not None
+    assert check["agreement"] >= 0.95
+    monkeypatch.setattr(micro, "MAX_CRASHES", 0)  # one crash more than allowed: a clear answer, not a crash
+    gave_up = micro.micro_check(exported["data"], x, y)
+    assert gave_up["runs"] is False and gave_up["crashes"] == check["crashes"]
+    assert gave_up["reason"].startswith("TensorFlow Lite Micro crashed at 1 arena size (")
 
 
 def test_tflite_micro_says_what_it_cannot_run():

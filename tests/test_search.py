@@ -27,6 +27,8 @@ from workbench.errors import ConfigError
 from workbench.search import SearchSpace
 
 TINY = SearchSpace(finetune_epochs=(1, 1), qat_epochs=0, activation_bits=(8,))
+RECIPE = {"prune": {"target": "per_layer", "sparsity": 0.5, "layer_sparsity": {"fc1": 0.9}},
+          "quant": {"weight_bits": 8, "layer_weight_bits": {"fc1": 4}}, "finetune": {"epochs": 1}}
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +50,23 @@ def test_search_refuses_bad_budgets_before_any_work(tiny_data):
     import workbench as wb
 
     for kwargs in (dict(trials=None, minutes=None), dict(trials=0), dict(max_loss=-1), dict(workers=0),
-                   dict(minutes=float("nan")), dict(final_seeds=(-1,))):
+                   dict(minutes=float("nan")), dict(final_seeds=(-1,)), dict(fidelity=0), dict(fidelity=1.5),
+                   dict(scan_images=5), dict(scan_images=True), dict(start_from="recipe"), dict(start_from=[3])):
         with pytest.raises(ConfigError, match="Received"):
             wb.search("lenet5", tiny_data, **{"trials": 2, **kwargs})
+
+
+def test_the_scan_can_measure_on_part_of_the_validation_split(tiny_data, tiny_baseline, tmp_path):
+    from workbench.pruning.sensitivity import sensitivity_scan
+    from workbench.search.trial import scan_layer
+
+    path = tmp_path / "baseline.keras"
+    tiny_baseline.save(path)
+    rows = scan_layer(path.read_bytes(), tiny_data, "fc1", [0.0, 0.9], images=100)
+    part = tiny_data.subset(validation=100)
+    expected = sensitivity_scan(tiny_baseline, (part.x_val, part.y_val), sparsities=[0.0, 0.9], layers=["fc1"])
+    assert [r["accuracy"] for r in rows] == pytest.approx(list(expected["accuracy"]))
+    assert all(round(r["accuracy"] * 100, 6) == int(round(r["accuracy"] * 100)) for r in rows)  # out of 100 images
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +76,11 @@ def tiny_search(tiny_data, tiny_baseline, tmp_path_factory):
     out = tmp_path_factory.mktemp("search") / "out"
     seen = []
     # minutes too: before each start the deadline plans the tail from the candidates (trials=5 ends it first)
+    # trials fine-tune on half the images (fidelity), the confirmation and the final seeds on all of them; a given
+    # recipe runs right after the warm start's safe trial
     report = wb.search(tiny_baseline, tiny_data, max_loss=3.0, trials=5, minutes=30, workers=2, out_dir=out, space=TINY,
-                       final_seeds=(0, 1), on_trial=lambda n, rec, frame: seen.append((n, rec["state"])))
+                       final_seeds=(0, 1), on_trial=lambda n, rec, frame: seen.append((n, rec["state"])),
+                       fidelity=0.5, start_from=[RECIPE], scan_images=200)
     return report, out, seen
 
 
@@ -81,6 +100,11 @@ def test_a_tiny_search_finishes_with_a_non_dominated_front(tiny_search):
     trials = stored_trials(out / "study.journal")  # the published journal, read back with Optuna itself
     # from the sensitivity scan: one safe trial, then bracketing trials, each at its own tolerance
     assert [t.number for t in trials if t.user_attrs.get("warm_start") is not None] == [0]
+    assert [t.number for t in trials if t.user_attrs.get("start_from") is not None] == [1]
+    assert trials[1].params == TINY.params_from(["conv1", "conv2", "fc1", "fc2"], **RECIPE)
+    assert {t.user_attrs["record"]["train_images"] for t in trials if "train_images" in t.user_attrs["record"]} == {500}
+    assert report.settings["fidelity"] == 0.5 and report.settings["start_from"] == 1
+    assert report.settings["scan_images"] == 200
     tolerances = [t.user_attrs["bracket"] for t in trials if t.user_attrs.get("bracket") is not None]
     assert tolerances and len(set(tolerances)) == len(tolerances)
     assert trials[0].params["bits:conv2"] == 8 and all(
@@ -108,9 +132,10 @@ def test_the_pick_is_the_smallest_trial_within_the_budget(tiny_search):
     front = report.pareto[report.pareto["within_budget"].astype(bool)  # ... with a standard error of headroom
                           & (report.pareto["loss_points"] + report.pareto["se_points"] <= 3.0)].sort_values("gzip_bytes")
     assert [v["trial"] for v in feasible] == [int(t) for t in front["trial"][:len(feasible)]]
-    at = [v["trial"] for v in feasible].index(report.pick["trial"])  # they are confirmed 3 at a time
+    at = [v["trial"] for v in feasible].index(report.pick["trial"])
     assert feasible[at]["passed"] and all(not v["passed"] for v in feasible[:at])  # every smaller one failed
-    assert len(feasible) <= at + 3 and all(v["seeds"] == [1] for v in feasible)
+    assert report.settings["confirmation_batch"] == 2  # 2 workers, 1 fresh seed: 2 candidates at a time
+    assert len(feasible) <= at + 2 and all(v["seeds"] == [1] for v in feasible)
     assert feasible[at]["mean_loss_points"] + feasible[at]["se_points"] <= 3.0  # within the budget by an error
     assert 0 < feasible[at]["se_points"] < 3.0
     assert report.pareto["se_points"].notna().all()
@@ -118,6 +143,12 @@ def test_the_pick_is_the_smallest_trial_within_the_budget(tiny_search):
     assert report.pick["loss_points"] <= 3.0
     final = report.pick["test"]
     assert final["seeds"] == [0, 1] and 0 <= final["int8"]["mean"] <= 1
+    assert [run["train_images"] for run in report.pick["runs"]] == [1000, 1000]  # full fidelity
+    # seed 1's final run is its confirmation run, measured on test; seed 0 (the search's) trained again
+    assert [bool(run.get("reused")) for run in report.pick["runs"]] == [False, True]
+    reused = report.pick["runs"][1]
+    assert round((report.baseline["validation"] - reused["values"][1]) * 100.0, 6) == feasible[at]["val_loss_points"][0]
+    assert reused["test"]["split"] == "test" and 0 <= reused["test"]["int8"]["accuracy"] <= 1
     lo, hi = final["ci95"][0]
     assert lo <= final["int8"]["mean"] <= hi
     artifact = (out / "pick" / "model_int8.tflite").read_bytes()
@@ -195,7 +226,7 @@ def _raise_in_trial(number: int) -> None:
 
 CLI_SEARCH = ["-m", "workbench.cli", "search", "--model", "{model}", "--dataset", "{data}", "--trials", "3",
               "--workers", "2", "--epochs", "1,1", "--qat-epochs", "0", "--baseline-epochs", "2", "--patience", "0",
-              "--final-seeds", "0", "--no-warm-start", "--max-loss", "5", "--out", "{out}", "--quiet"]
+              "--final-seeds", "0", "--no-warm-start", "--max-loss", "5", "--out", "{out}", "--quiet", "--fidelity", "0.5"]
 
 
 def user_model(data, path: pathlib.Path) -> pathlib.Path:
@@ -249,6 +280,7 @@ def test_a_killed_client_resumes_and_keeps_its_finished_trials(tiny_data, tmp_pa
     states = {row["trial"]: row["state"] for row in report["trials"]}
     assert finished <= {n for n, s in states.items() if s == "complete"}
     assert report["settings"]["retried_after_resume"], "the kill should have caught trials running"
+    assert report["settings"]["fidelity"] == 0.5  # --fidelity reached the search
     counted = [n for n, t in states.items() if n not in report["settings"]["retried_after_resume"]]
     assert len(counted) == 3 and report["counts"]["interrupted"] == len(report["settings"]["retried_after_resume"])
     front = {row["trial"] for row in report["pareto"]}

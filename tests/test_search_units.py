@@ -207,3 +207,66 @@ def test_the_space_can_search_removing_whole_neurons():
     assert space.configs(space.params_for({"fc1": 0.5}))["prune"].structured == {}
     with pytest.raises(ConfigError, match="structured"):
         SearchSpace(structured={"fc1": 1.5})
+
+
+def test_a_low_fidelity_trial_plans_its_confirmation_and_final_runs_at_full_length():
+    from workbench.search.engine import full_fidelity_seconds
+
+    # a MobileNet trial on a quarter of the images: 240 s of fine-tune and QAT, 60 s of pruning, export, int8 pass
+    seconds = {"prune": 5.0, "finetune": 200.0, "qat": 40.0, "export": 15.0, "total": 300.0}
+    assert full_fidelity_seconds(seconds, 0.25) == pytest.approx(60.0 + 4 * 240.0)
+    assert full_fidelity_seconds(seconds, 1.0) == 300.0
+    assert full_fidelity_seconds({"finetune": 3.0}, 0.5) is None  # a trial with no total says nothing
+    assert full_fidelity_seconds({"total": 10.0}, 0.5) == 10.0  # no training stage timed: nothing scales
+    with pytest.raises(ValueError, match="Received"):
+        full_fidelity_seconds(seconds, 0.0)
+
+
+def test_confirmation_batches_fill_the_workers_once():
+    from workbench.search.confirm import batch_size
+
+    assert batch_size(slots=2, fresh_seeds=2) == 1  # one candidate, its two seeds on the two workers
+    assert batch_size(slots=2, fresh_seeds=1) == 2
+    assert batch_size(slots=16, fresh_seeds=2) == 8
+    assert batch_size(slots=1, fresh_seeds=2) == 1 and batch_size(slots=4, fresh_seeds=0) == 4
+
+
+def test_a_trial_at_lower_fidelity_trains_on_a_stratified_share_and_keeps_validation_whole(mnist):
+    from workbench.search.trial import with_fidelity
+
+    data = mnist.subset(train=1000, validation=300, test=300)
+    assert with_fidelity(data, 1.0) is data
+    low = with_fidelity(data, 0.25)
+    assert len(low.y_train) == 250 and len(low.y_val) == 300 and len(low.y_test) == 300
+    counts, full = np.bincount(low.y_train, minlength=10), np.bincount(data.y_train, minlength=10)
+    assert np.all(np.abs(counts - full * 0.25) <= 1.0)  # each class in proportion
+    again = with_fidelity(data, 0.25)
+    np.testing.assert_array_equal(again.x_train, low.x_train)  # the same images in every trial
+    assert len(with_fidelity(data, 0.001).y_train) == 10  # at least one image per class
+    with pytest.raises(ValueError, match="Received"):
+        with_fidelity(data, 1.5)
+
+
+def test_a_hand_tuned_recipe_maps_into_the_space_to_start_the_search():
+    space = SearchSpace(finetune_epochs=(1, 3), learning_rate=(1e-4, 1e-3), weight_bits=(2, 4, 8),
+                        structured={"conv_pw_7": 0.5})
+    layers = ["conv_pw_1", "conv_pw_7", "conv_pw_12"]
+    recipe = {"prune": {"target": "per_layer", "sparsity": 0.8, "layer_sparsity": {"conv_pw_1": 0.5},
+                        "structured": {"conv_pw_7": 0.5}},
+              "quant": {"weight_bits": 8, "layer_weight_bits": {"conv_pw_12": 4}},
+              "finetune": TrainConfig(epochs=6, learning_rate=3e-4)}
+    params = space.params_from(layers, **recipe)
+    assert params["density:conv_pw_1"] == pytest.approx(0.5) and params["density:conv_pw_7"] == pytest.approx(0.2)
+    assert params["bits:conv_pw_12"] == 4 and params["bits:conv_pw_1"] == 8
+    assert params["structured:conv_pw_7"] == 0.5
+    assert params["finetune_epochs"] == 3 and params["learning_rate"] == pytest.approx(3e-4)  # clipped into the space
+    configs = space.configs(params)  # and back: the settings the recipe asked for, where the space allows them
+    assert configs["prune"].layer_sparsity == {"conv_pw_1": 0.5, "conv_pw_7": 0.8, "conv_pw_12": 0.8}
+    assert configs["prune"].structured == {"conv_pw_7": 0.5}
+    assert configs["quant"].layer_weight_bits == {"conv_pw_1": 8, "conv_pw_7": 8, "conv_pw_12": 4}
+    with pytest.raises(ConfigError, match="leaves whole"):
+        space.params_from(layers, prune={"target": "per_layer", "structured": {"conv_pw_8": 0.5}})
+    with pytest.raises(ConfigError, match="global magnitude"):
+        space.params_from(layers, prune={"sparsity": 0.5})
+    with pytest.raises(ConfigError, match="Received"):
+        space.params_from(layers, prune=["not", "a", "config"])

@@ -174,6 +174,7 @@ def cmd_search(args) -> int:
                         workers=args.workers, scheduler=args.scheduler, out_dir=args.out, space=space,
                         baseline=baseline, seed=args.seed, final_seeds=_ints(args.final_seeds, "--final-seeds"),
                         warm_start=not args.no_warm_start, resume=args.resume, storage=args.storage,
+                        fidelity=args.fidelity, scan_images=args.scan_images,
                         on_trial=on_trial, on_status=lambda text: bar.set_description_str(f"search: {text}"))
     except KeyboardInterrupt:
         return _interrupted("the study journal keeps every finished trial; run again with --resume to go on.", bar)
@@ -301,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--patience", type=int, default=4)
     s.add_argument("--final-seeds", default="0,1,2", help="seeds of the pick's final runs on the test split")
     s.add_argument("--no-warm-start", action="store_true", help="skip the sensitivity scan's first trials")
+    s.add_argument("--fidelity", type=float, default=1.0,
+                   help="fraction of the training images each trial fine-tunes on (the pick is confirmed on all)")
+    s.add_argument("--scan-images", type=int, default=None,
+                   help="validation images the sensitivity scan measures on (default: all)")
     s.add_argument("--limit", type=int, default=0, help="use at most this many training images (0 = all)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress bar")

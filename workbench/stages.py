@@ -335,13 +335,18 @@ def measure(run: Run, split: str = "test") -> dict:
     _need(run, "tflite", "measure")
     x, y = run.data.split(split)
     with _timed(run, f"measure_{split}"):
-        base = correct_predictions(run.baseline, x, y)
-        int8 = predict_tflite(run.tflite, x).argmax(axis=-1) == np.asarray(y)
-    figures = {"split": split, "baseline": accuracy_with_interval(base), "int8": accuracy_with_interval(int8),
-               "delta": paired_delta(base, int8)}
+        figures = measure_artifact(run.tflite, correct_predictions(run.baseline, x, y), x, y, split)
     if split == "test":
         run.test = figures
     return figures
+
+
+def measure_artifact(tflite: bytes, baseline_correct: np.ndarray, x, y, split: str = "test") -> dict:
+    """The figures of ``measure`` for an int8 artifact on images ``x``, labels ``y``, given which of them the fp32
+    baseline gets right (``baseline_correct``; the search measures a kept artifact this way)."""
+    int8 = predict_tflite(tflite, x).argmax(axis=-1) == np.asarray(y)
+    return {"split": split, "baseline": accuracy_with_interval(baseline_correct), "int8": accuracy_with_interval(int8),
+            "delta": paired_delta(baseline_correct, int8)}
 
 
 def _need(run: Run, attribute: str, stage: str) -> None:

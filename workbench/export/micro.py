@@ -8,10 +8,13 @@ needs, and measures its accuracy on the same images as LiteRT, with how often th
 
 from __future__ import annotations
 
-import contextlib
-import os
+import importlib.util
+import json
+import pathlib
+import signal
+import subprocess
+import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -22,86 +25,65 @@ MICRO_SECONDS = 10.0  # ... or fewer, when a large model would take longer than 
 ARENA_RESOLUTION = 256  # bytes: the arena search stops when it knows the size to this much
 
 
-@contextlib.contextmanager
-def _captured_stderr(into: list | None = None):
-    """TFLM's C++ reports on fd 2 (failed allocations, missing operators); the arena search fails on purpose.
-    Hide it, and hand its text to ``into`` for error messages."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 (some embedded hosts): nothing to hide
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
+PROBE = pathlib.Path(__file__).with_name("micro_probe.py")  # TFLM runs there, in a child process (why: its docstring)
+MAX_CRASHES = 6  # arenas at which TFLM may crash the child before the check gives up
+PROBE_TIMEOUT = 180.0  # seconds for one child
+
+
+def _probe(data: bytes, images: np.ndarray, low: int, high: int, verified: bool, max_images: int):
+    """Run micro_probe.py once; returns (the JSON lines it printed, how it ended: None if it exited, else a text)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (pathlib.Path(tmp) / "model.tflite").write_bytes(data)
+        np.save(pathlib.Path(tmp) / "images.npy", np.asarray(images, dtype=np.float32), allow_pickle=False)
+        # -I: not the script's folder on sys.path (workbench/export/tflite.py would shadow a module named tflite)
+        argv = [sys.executable, "-I", str(PROBE), tmp, str(low), str(high), "1" if verified else "0", str(ARENA_RESOLUTION),
+                str(max_images), str(MICRO_SECONDS)]
         try:
-            os.dup2(capture.fileno(), 2)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            if into is not None:
-                capture.seek(0)
-                into.append(capture.read(20000).decode(errors="replace"))
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            lines = [json.loads(line) for line in (exc.stdout or b"").decode(errors="replace").splitlines()
+                     if line.startswith("{")]
+            return lines, f"did not finish in {PROBE_TIMEOUT:.0f} s"
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode == 0:
+        return lines, None
+    how = (f"crashed ({signal.Signals(-proc.returncode).name})" if proc.returncode < 0
+           else f"exited with status {proc.returncode}: {' '.join(proc.stderr.split())[-300:]}")
+    return lines, how
 
 
-def _runtime():
-    from tflite_micro.python.tflite_micro import runtime
-
-    return runtime
-
-
-def _feed(interp, image: np.ndarray) -> None:
-    details = interp.get_input_details(0)
-    x = np.asarray(image, dtype=np.float32)[None]
-    if details["dtype"] in (np.int8, np.uint8):
-        q = details["quantization_parameters"]
-        scale, zero = float(q["scales"][0]), int(q["zero_points"][0])
-        info = np.iinfo(details["dtype"])
-        x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(details["dtype"])
-    interp.set_input(x, 0)
-
-
-def _output(interp) -> np.ndarray:
-    out = np.asarray(interp.get_output(0), dtype=np.float32)
-    details = interp.get_output_details(0)
-    if details["dtype"] in (np.int8, np.uint8):
-        q = details["quantization_parameters"]
-        out = (out - float(q["zero_points"][0])) * float(q["scales"][0])
-    return out.reshape(-1)
-
-
-def _runs_with(data: bytes, arena: int, image: np.ndarray, errors: list | None = None):
-    """The interpreter if the model allocates and runs one image in ``arena`` bytes, else None (what TFLM said
-    goes to ``errors``)."""
-    said: list = []
-    try:
-        with _captured_stderr(said):
-            interp = _runtime().Interpreter.from_bytes(data, arena_size=int(arena))
-            _feed(interp, image)
-            interp.invoke()
-        return interp
-    except Exception as exc:  # noqa: BLE001 (pybind errors of any kind: the model does not run here)
-        if errors is not None:
-            errors.append(" ".join(f"{type(exc).__name__}: {exc} {''.join(said)}".split()))
-        return None
-
-
-def _smallest_arena(data: bytes, image: np.ndarray, errors: list | None = None):
-    """(arena, interpreter): the smallest tensor arena (to ``ARENA_RESOLUTION`` bytes) in which TFLM runs the
-    model, with the interpreter that ran in it; (None, None) if it never runs, even with an arena of 10× the
-    model and at least 1 MB (what TFLM said goes to ``errors``)."""
-    high = max(10 * len(data), 1 << 20)
-    interp = _runs_with(data, high, image, errors)
-    if interp is None:
-        return None, None
-    low = 0
-    while high - low > ARENA_RESOLUTION:
-        middle = (low + high) // 2
-        smaller = _runs_with(data, middle, image)
-        if smaller is not None:
-            high, interp = middle, smaller
-        else:
-            low = middle
-    return int(high), interp
+def smallest_arena(data: bytes, images: np.ndarray, max_images: int = 0) -> dict:
+    """The smallest tensor arena (to ``ARENA_RESOLUTION`` bytes) in which TFLM runs the model, bisected from 10x the
+    model (at least 1 MB), in a child process; an arena at which TFLM crashed counts as too small, and the search
+    goes on in a new child. Returns {'arena', 'predictions', 'seconds_per_image', 'crashes'} (predictions of the
+    first ``max_images`` images, one at a time) or {'reason'} when it never runs."""
+    low, high, verified, crashes = 0, max(10 * len(data), 1 << 20), False, []
+    for _ in range(MAX_CRASHES + 1):
+        lines, ended = _probe(data, images[:max(1, max_images)], low, high, verified, max_images)
+        trying = None
+        for line in lines:
+            if "trying" in line:
+                trying = line["trying"]
+            elif "probe" in line:
+                trying = None
+                if line["ok"]:
+                    high, verified = line["probe"], True
+                elif line["probe"] == high and not verified:
+                    return {"reason": f"TensorFlow Lite Micro cannot run this model: {line.get('error') or ''}"[:500],
+                            "crashes": crashes}
+                else:
+                    low = line["probe"]
+            elif "failed" in line:
+                return {"reason": line["failed"], "crashes": crashes}
+            elif "arena" in line:
+                return {**line, "crashes": crashes}
+        if trying is None or trying == high or ended is None or "running" in (lines[-1] if lines else {}):
+            what = "while running the images" if lines and "running" in lines[-1] else f"in a {trying or high:,}-byte arena"
+            return {"reason": f"TensorFlow Lite Micro {ended or 'stopped early'} {what}", "crashes": crashes}
+        crashes.append({"arena": trying, "how": ended})  # TFLM crashed trying a smaller arena: count it too small
+        low = trying
+    return {"reason": f"TensorFlow Lite Micro crashed at {len(crashes)} arena size{'s' * (len(crashes) > 1)} "
+                      f"({', '.join(str(c['arena']) for c in crashes)}); the check gave up", "crashes": crashes}
 
 
 def micro_check(data: bytes, images: np.ndarray, labels: np.ndarray, split: str = "validation",
@@ -109,39 +91,26 @@ def micro_check(data: bytes, images: np.ndarray, labels: np.ndarray, split: str 
     """Run ``data`` on TensorFlow Lite Micro: does it run, in how large an arena, and how accurately.
 
     ``litert``: LiteRT's predicted classes for ``images``, when the caller has them (else they are computed).
-
     Returns {'runs': bool, 'arena_bytes', 'accuracy', 'litert_accuracy', 'agreement', 'images', 'split',
-    'seconds_per_image'} when it runs, or {'runs': False, 'reason': what TFLM said} when it does not.
+    'seconds_per_image'} when it runs, or {'runs': False, 'reason': what TFLM said} when it does not; 'crashes'
+    lists the arenas at which TFLM crashed its process (counted too small) when there were any.
     """
-    try:
-        _runtime()
-    except ImportError as exc:
-        return {"runs": False, "reason": f"tflite-micro is not installed ({exc}); pip install tflite-micro"}
+    if importlib.util.find_spec("tflite_micro") is None:
+        return {"runs": False, "reason": "tflite-micro is not installed; pip install tflite-micro"}
     images, labels = np.asarray(images), np.asarray(labels)
     if not len(images):
         return {"runs": False, "reason": "no images to run"}
-    errors: list = []
-    arena, interp = _smallest_arena(data, images[0], errors)
-    if arena is None:
-        return {"runs": False, "reason": f"TensorFlow Lite Micro cannot run this model: {errors[0][:400]}"}
-    predictions, started = [], time.perf_counter()
-    try:
-        for image in images[:MICRO_IMAGES]:
-            if predictions and time.perf_counter() - started > MICRO_SECONDS:
-                break
-            _feed(interp, image)
-            interp.invoke()
-            predictions.append(int(_output(interp).argmax()))
-    except Exception as exc:  # noqa: BLE001 (pybind errors of any kind)
-        return {"runs": False, "reason": f"TensorFlow Lite Micro failed on image {len(predictions)}: "
-                                         f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"}
-    seconds = (time.perf_counter() - started) / len(predictions)
-    n = len(predictions)
-    micro = np.asarray(predictions)
+    found = smallest_arena(data, images[:MICRO_IMAGES], max_images=MICRO_IMAGES)
+    extra = {"crashes": found["crashes"]} if found.get("crashes") else {}
+    if "arena" not in found:
+        return {"runs": False, "reason": found["reason"], **extra}
+    micro = np.asarray(found["predictions"])
+    n = len(micro)
     litert = (predict_tflite(data, images[:n]).argmax(axis=-1) if litert is None else np.asarray(litert)[:n])
-    return {"runs": True, "arena_bytes": arena, "images": n, "split": split,
+    return {"runs": True, "arena_bytes": int(found["arena"]), "images": n, "split": split,
             "accuracy": float((micro == labels[:n]).mean()), "litert_accuracy": float((litert == labels[:n]).mean()),
-            "agreement": float((micro == litert).mean()), "seconds_per_image": float(seconds)}
+            "agreement": float((micro == litert).mean()), "seconds_per_image": float(found["seconds_per_image"]),
+            **extra}
 
 
 def micro_text(check: dict) -> str:

@@ -11,38 +11,19 @@ from typing import Callable
 
 from workbench import stages
 from workbench.config import TrainConfig
-from workbench.errors import ConfigError
 from workbench.io import check_output_dir
 from workbench.nn.forward import layer_kind
 from workbench.search import bracket, cluster, confirm as confirming, engine, report as reports
+from workbench.search.arguments import check_arguments
 from workbench.search.outputs import write_search_outputs
 from workbench.search.space import SearchSpace, warm_start_sparsities
-from workbench.search.trial import recovery_table, run_job, scan_layer
+from workbench.search.trial import measure_job, recovery_table, run_job, scan_layer
 from workbench.stats import resolution
 
 SAFE_START = 0.5  # points per layer (scan, no retraining), 8-bit: the first trial, a pick that almost surely keeps the budget
 BRACKET_BITS = 4  # weight bits of the bracketing trials (workbench.search.bracket)
 SCAN_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99)
 RESERVED_BATCHES = 2  # confirmation batches the time budget keeps room for (more run only if they fit)
-MAX_TRIALS = 100000
-
-
-def _check(max_loss, trials, minutes, workers, final_seeds) -> None:
-    if isinstance(max_loss, bool) or not isinstance(max_loss, (int, float)) or not 0 <= max_loss <= 100:
-        raise ConfigError(f"max_loss is the accuracy loss allowed, in points (0.3 = 0.3 percentage points), "
-                          f"from 0 to 100. Received: max_loss={max_loss!r}")
-    if trials is None and minutes is None:
-        raise ConfigError("Give the search a budget: trials=N, minutes=M or both. Received: trials=None, minutes=None")
-    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS):
-        raise ConfigError(f"trials must be a whole number from 1 to {MAX_TRIALS}. Received: trials={trials!r}")
-    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
-                                or not 0 < minutes <= 7 * 24 * 60):
-        raise ConfigError(f"minutes must be a number in (0, 10080]. Received: minutes={minutes!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 512):
-        raise ConfigError(f"workers must be a whole number from 1 to 512. Received: workers={workers!r}")
-    if not isinstance(final_seeds, (list, tuple)) or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in final_seeds):
-        raise ConfigError(f"final_seeds must be a list of whole numbers >= 0. Received: final_seeds={final_seeds!r}")
 
 
 def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int | None = 30,
@@ -51,7 +32,8 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
            final_seeds=(0, 1, 2), warm_start: bool = True, resume: bool = False, storage: str | None = None,
            model_kwargs: dict | None = None, on_trial: Callable | None = None, on_status: Callable | None = None,
            on_start: Callable | None = None, stop: threading.Event | None = None,
-           early_stopping: bool = True, keep_weights: bool = False, confirm: bool = True) -> reports.SearchReport:
+           early_stopping: bool = True, keep_weights: bool = False, confirm: bool = True, fidelity: float = 1.0,
+           start_from: list | None = None, scan_images: int | None = None) -> reports.SearchReport:
     """Search per-layer sparsity and bits for the smallest int8 ``.tflite`` within ``max_loss`` points.
 
     Args:
@@ -91,6 +73,18 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         confirm: before the test split, fine-tune the smallest candidates within the budget again with the final
             seeds other than ``seed`` and measure them on validation; the pick is the smallest whose mean loss
             over those fresh runs is within ``max_loss`` (``workbench.search.confirm`` says why). Needs such seeds.
+            The pick's confirmation runs are then its final runs for those seeds, measured on the test split (so
+            only the final seed equal to ``seed`` trains again): the same training, run once.
+        fidelity: the fraction of the training images each search trial fine-tunes on (stratified, the same
+            images in every trial; validation is whole): a cheaper, lower-fidelity trial for models whose
+            epochs take minutes. The confirmation runs and the final seeds train on all the images, so a pick is
+            judged at full fidelity before the test split; the time budget counts those runs at their full length
+            (``engine.full_fidelity_seconds``).
+        scan_images: the warm start's sensitivity scan measures on this many validation images (stratified;
+            default all): each layer is measured at 8 sparsities, which takes minutes on a MobileNet.
+        start_from: recipes to try first, after the warm start's safe trial: dicts of 'prune', 'quant' and
+            'finetune' settings (configs or their dicts; e.g. a hand-tuned row's), mapped into the space by
+            ``SearchSpace.params_from``.
         keep_weights: each finished trial's record, as ``on_trial`` receives it, holds its fine-tuned float
             weights and masks by layer (``record["weights"]``), so that a caller can load the trial's model;
             they are never stored in the study.
@@ -98,7 +92,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
     Returns:
         SearchReport (trials, Pareto front, pick with its configs and test result over ``final_seeds``).
     """
-    _check(max_loss, trials, minutes, workers, final_seeds)
+    check_arguments(max_loss, trials, minutes, workers, final_seeds, fidelity, start_from, scan_images)
     space = space or SearchSpace()
     status = on_status or (lambda text: None)
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
@@ -124,6 +118,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         status("note: " + reports.noise_note(max_loss, noise))
     prunable = [layer.name for layer in run.baseline.layers if layer_kind(layer)]
     layers = space.searched_layers(prunable)
+    recipes = [space.params_from(layers, r.get("prune"), r.get("quant"), r.get("finetune")) for r in start_from or []]
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "baseline.keras"
         run.baseline.save(path)
@@ -158,7 +153,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         t0 = time.perf_counter()
         if warm_start and new_study:
             status("sensitivity scan (validation split)")
-            futures = [client.submit(scan_layer, *inputs.args(), name, SCAN_SPARSITIES, pure=False)
+            futures = [client.submit(scan_layer, *inputs.args(), name, SCAN_SPARSITIES, scan_images or 0, pure=False)
                        for name in layers]
             scanned = cluster.collect(futures, watch)
             failed = [(name, r["error"]) for name, r in zip(layers, scanned) if isinstance(r, dict)]
@@ -168,6 +163,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             study.set_user_attr("scan", engine.json_ready(scan_rows))
             study.enqueue_trial(space.params_for(warm_start_sparsities(_frame(scan_rows), SAFE_START), bits=8),
                                 user_attrs={"warm_start": SAFE_START})
+        if new_study:
+            for i, params in enumerate(recipes):
+                study.enqueue_trial(params, user_attrs={"start_from": i}, skip_if_exists=False)
         seconds["sensitivity"] = time.perf_counter() - t0
 
         summary = run.data.summary()
@@ -177,6 +175,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         def job_for(number: int, params: dict, split: str = "validation", job_seed: int = 0) -> dict:
             configs = space.configs(params, seed=job_seed)
             return {"number": number, "seed": job_seed, "split": split, "model_name": run.model_name,
+                    "fidelity": fidelity if split == "validation" else 1.0,
                     "data": expected_data,
                     "baseline_validation": base_val, "target": base_val - max_loss / 100.0,
                     "recovery": recovery_table(list(records.values())),
@@ -227,22 +226,29 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         budget_end = trials_deadline(minutes, time.perf_counter() - started)
         fresh_seeds = [s for s in final_seeds if s != seed] if confirm else []
 
-        def took() -> dict:
-            return {n: (r.get("seconds") or {}).get("total") for n, r in records.items() if r.get("state") == "complete"}
+        per_batch = confirming.batch_size(slots, len(fresh_seeds))
+        # the pick's confirmation runs are its final runs for those seeds (measured on test once it is picked):
+        # only the other final seeds train again
+        fresh_finals = [s for s in final_seeds if s not in fresh_seeds]
+
+        def took(full: bool = False) -> dict:
+            """Finished trials' seconds, as they ran or (``full``) as their runs on all the training images."""
+            return {n: engine.full_fidelity_seconds(r.get("seconds") or {}, fidelity if full else 1.0)
+                    for n, r in records.items() if r.get("state") == "complete"}
 
         def tail(batch: list | None = None, inflight: bool = True) -> float:
             """The time after the last trial starts: the runs to come are those of the candidates (``batch``, or
-            the current front's first RESERVED_BATCHES batches), each as long as its own search trial; with no
-            candidate yet, one candidate as long as a typical trial."""
-            seconds = took()
+            the current front's first RESERVED_BATCHES batches), each as long as its own search trial on all the
+            training images; with no candidate yet, one candidate as long as a typical trial."""
+            seconds, full = took(), took(full=True)
             if not seconds:
                 return 0.0  # nothing measured yet
             if batch is None:
                 front = reports.pareto_front(reports.trials_frame(study, base_val, max_loss))
-                batch = confirming.candidates(front, max_loss)[:confirming.BATCH * RESERVED_BATCHES]
-            known = [seconds[n] for n in batch if seconds.get(n)] or [engine.typical_seconds(seconds.values()) or 0.0]
+                batch = confirming.candidates(front, max_loss)[:per_batch * RESERVED_BATCHES]
+            known = [full[n] for n in batch if full.get(n)] or [engine.typical_seconds(full.values()) or 0.0]
             return engine.planned_tail_seconds(seconds.values(), slots, [d for d in known for _ in fresh_seeds],
-                                               [max(known[:confirming.BATCH])] * len(final_seeds), inflight)
+                                               [max(known[:per_batch])] * len(fresh_finals), inflight)
 
         def deadline() -> float | None:
             return None if budget_end is None else budget_end - tail()
@@ -254,15 +260,15 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         trials_table = reports.trials_frame(study, base_val, max_loss)
         front = reports.pareto_front(trials_table)
         number = reports.pick_trial(front)
-        verdicts, out_of_time = None, False
+        verdicts, out_of_time, confirm_runs = None, False, {}
         if number is not None and confirm and fresh_seeds and not outcome["stopped"]:
             status(f"confirming the smallest candidates on validation with seeds {fresh_seeds}")
             t0 = time.perf_counter()
             verdicts = []
             order = confirming.candidates(front, max_loss)
-            for start in range(0, len(order), confirming.BATCH):
-                batch = order[start:start + confirming.BATCH]
-                if start >= confirming.BATCH * RESERVED_BATCHES and budget_end is not None and (
+            for start in range(0, len(order), per_batch):
+                batch = order[start:start + per_batch]
+                if start >= per_batch * RESERVED_BATCHES and budget_end is not None and (
                         time.monotonic() + tail(batch, inflight=False) > budget_end):
                     out_of_time = True  # the time budget has no room for another batch and the final seeds
                     break
@@ -271,6 +277,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                                for s in fresh_seeds] for n in batch}
                 for n in batch:
                     runs = [{"seed": s, **r} for r, s in zip(cluster.collect(futures[n], watch), fresh_seeds)]
+                    confirm_runs[n] = {r["seed"]: r for r in runs if r.get("state") == "complete" and r.get("tflite")}
                     verdicts.append(confirming.judge(n, runs, base_val, max_loss))
                 if confirming.chosen(verdicts) is not None or (stop is not None and stop.is_set()):
                     break
@@ -288,10 +295,15 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         if pick is not None and not outcome["stopped"] and final_seeds:
             status(f"measuring the pick (trial {number}) on the test split, seeds {list(final_seeds)}")
             t0 = time.perf_counter()
-            jobs = [job_for(number, params, split="test", job_seed=s) for s in final_seeds]
-            finals = cluster.collect([client.submit(run_job, j, *inputs.args(), pure=False)
-                                     for j in jobs], watch)
-            finals = [{"seed": s, **f} for f, s in zip(finals, final_seeds)]
+            kept = confirm_runs.get(number, {})
+            finals = cluster.collect([
+                client.submit(measure_job, {"data": expected_data}, kept[s]["tflite"], *inputs.args(), pure=False)
+                if s in kept else
+                client.submit(run_job, job_for(number, params, split="test", job_seed=s), *inputs.args(), pure=False)
+                for s in final_seeds], watch)
+            finals = [{**kept[s], **f, "seed": s, "seconds": {**kept[s].get("seconds", {}), **f.get("seconds", {})},
+                       "reused": "its confirmation run, measured on test"} if s in kept and f.get("state") == "complete"
+                      else {"seed": s, **f} for f, s in zip(finals, final_seeds)]
             failed = [f for f in finals if f["state"] != "complete"]
             finals = [f for f in finals if f["state"] == "complete"]
             pick.update(test=reports.summarise_seeds(finals) if finals else None,
@@ -316,6 +328,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                   "space": space.get_config(), "storage": str(storage) if storage else "in memory",
                   "resumed": bool(resume and not new_study), "retried_after_resume": retried,
                   "sampler": "TPE (multivariate, seeded) with the budget as a constraint",
+                  "fidelity": fidelity, "start_from": len(recipes), "scan_images": scan_images, "confirmation_batch": per_batch,
                   "confirmation_out_of_time": out_of_time,
                   "confirmation": verdicts if verdicts is not None else (
                       "off" if not confirm else "no fresh seeds (final_seeds other than seed)" if not fresh_seeds

@@ -26,8 +26,15 @@ import pandas as pd
 from workbench.search.budget import HEADROOM, with_headroom
 from workbench.search.report import within_budget_by_size
 
-BATCH = 3  # candidates confirmed at a time (each with every fresh seed), smallest first
 MAX_CANDIDATES = 9  # then the search gives up confirming and says so
+
+
+def batch_size(slots: int, fresh_seeds: int) -> int:
+    """Candidates confirmed at a time (each with every fresh seed), smallest first: as many as fill the workers
+    once, at least one. Until 2026-12-02 always 3: on 2 workers with 2 fresh seeds that is 3 rounds of runs, where
+    the smallest candidate alone (1 round) ends the confirmation whenever it passes, and the time budget reserved
+    two such batches (12 runs) however long a run was; a MobileNet run takes about 16 minutes there."""
+    return max(1, int(slots) // max(1, int(fresh_seeds)))
 
 
 def candidates(front: pd.DataFrame, max_loss: float | None = None) -> list[int]:

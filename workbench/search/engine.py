@@ -133,6 +133,20 @@ def makespan(runs, slots: int) -> float:
     return max(loads)
 
 
+def full_fidelity_seconds(seconds: dict, fidelity: float = 1.0) -> float | None:
+    """How long a trial's run would take on all the training images, from its stage times (``seconds``, as a
+    record holds them, with 'total'): its training stages ('finetune', 'qat') scaled by ``1 / fidelity``, the
+    rest (pruning, export, the int8 measurement) as they were. An upper bound: the validation pass after each
+    fine-tune epoch is timed with the fine-tune and does not grow. None when the total is unknown."""
+    total = (seconds or {}).get("total")
+    if total is None or total != total:
+        return None
+    if not 0.0 < fidelity <= 1.0:
+        raise ValueError(f"fidelity must be a fraction in (0, 1]. Received: fidelity={fidelity!r}")
+    training = sum(float(seconds.get(stage) or 0.0) for stage in ("finetune", "qat"))
+    return float(total) + training * (1.0 / fidelity - 1.0)
+
+
 def planned_tail_seconds(durations, slots: int, confirm_runs, final_runs, inflight: bool = True) -> float:
     """The tail when the runs to come are known: the trials then running (one round as long as the 90th
     percentile of ``durations``; ``inflight``), then the confirmation runs, then the final seeds, each phase

@@ -147,7 +147,8 @@ class SearchSpace(_RoundTrip):
         return {"prune": prune, "quant": quant, "finetune": finetune, "qat": qat}
 
     def params_for(self, sparsity: dict, bits: int | dict = 8, activation_bits: int = 8,
-                   finetune_epochs: int | None = None, learning_rate: float | None = None) -> dict:
+                   finetune_epochs: int | None = None, learning_rate: float | None = None,
+                   structured: dict | None = None) -> dict:
         """Parameters (for ``study.enqueue_trial``) of given per-layer sparsities, clipped into the space."""
         params = {}
         for name, s in sparsity.items():
@@ -157,14 +158,51 @@ class SearchSpace(_RoundTrip):
             params[f"bits:{name}"] = min(self.weight_bits, key=lambda b: (abs(b - wanted), -b))
             if self.clusters:
                 params[f"clusters:{name}"] = self.clusters[0]
-        for name in self.structured:
-            params[f"structured:{name}"] = 0.0
+        for name, most in self.structured.items():
+            params[f"structured:{name}"] = min(float((structured or {}).get(name, 0.0)), most)
         params["activation_bits"] = min(self.activation_bits, key=lambda b: (abs(b - activation_bits), -b))
         low, high = self.finetune_epochs
         params["finetune_epochs"] = int(min(max(finetune_epochs or (low + high + 1) // 2, low), high))
         lr = learning_rate or math.sqrt(self.learning_rate[0] * self.learning_rate[1])
         params["learning_rate"] = float(min(max(lr, self.learning_rate[0]), self.learning_rate[1]))
         return params
+
+    def params_from(self, layers: list[str], prune=None, quant=None, finetune=None) -> dict:
+        """Parameters (for ``study.enqueue_trial``) of given pipeline settings, a hand-tuned recipe for instance,
+        so that a search can start from what its user already has. ``prune`` (per-layer or uniform sparsity),
+        ``quant`` and ``finetune`` are configs or their dicts; each searched layer (``layers``) takes its own
+        setting or the config's default; values outside the space are clipped into it (bits to the nearest
+        choice)."""
+        prune = _config(PruneConfig, prune, "prune")
+        quant = _config(QuantConfig, quant, "quant")
+        finetune = _config(TrainConfig, finetune, "finetune")
+        if prune.target not in ("per_layer", "global") or (prune.target == "global" and prune.layer_sparsity):
+            raise ConfigError("A search starts from per-layer sparsities: give target='per_layer' (or a uniform "
+                              f"sparsity). Received: target={prune.target!r}")
+        if prune.target == "global" and prune.sparsity > 0:
+            raise ConfigError("A global magnitude target sets no sparsity per layer, so it cannot start a search; "
+                              "give target='per_layer' with layer_sparsity. Received: target='global', "
+                              f"sparsity={prune.sparsity!r}")
+        off_space = sorted(set(prune.structured) - set(self.structured))
+        if off_space:
+            raise ConfigError(f"The recipe removes whole filters or neurons of {off_space}, which this search space "
+                              f"leaves whole; add them to SearchSpace.structured. Received: "
+                              f"structured={prune.structured!r}, the space's: {self.structured!r}")
+        sparsity = {name: prune.layer_sparsity.get(name, prune.sparsity) for name in layers}
+        bits = {name: quant.layer_weight_bits.get(name, quant.weight_bits) for name in layers}
+        return self.params_for(sparsity, bits=bits, activation_bits=quant.activation_bits,
+                               finetune_epochs=finetune.epochs, learning_rate=finetune.learning_rate,
+                               structured=prune.structured)
+
+
+def _config(kind, value, name: str):
+    if value is None:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, dict):
+        return kind.from_config(value)
+    raise ConfigError(f"{name} must be a {kind.__name__} or its dict. Received: {type(value).__name__}")
 
 
 def warm_start_sparsities(scan, tolerance_points: float) -> dict:

@@ -72,13 +72,14 @@ def model_from_bytes(data: bytes):
     return _CACHE[key]
 
 
-def baseline_correct(baseline: bytes, data) -> np.ndarray:
-    """Which validation images the shared baseline gets right (once per worker, baseline and data)."""
-    key = f"correct:{hashlib.sha256(baseline).hexdigest()}:{data.name}:{len(data.y_val)}"
+def baseline_correct(baseline: bytes, data, split: str = "validation") -> np.ndarray:
+    """Which images of ``split`` the shared baseline gets right (once per worker, baseline, data and split)."""
+    x, y = data.split(split)
+    key = f"correct:{hashlib.sha256(baseline).hexdigest()}:{data.name}:{split}:{len(y)}"
     if key not in _CACHE:
         from workbench.nn.evaluate import correct_predictions
 
-        _CACHE[key] = correct_predictions(model_from_bytes(baseline), data.x_val, data.y_val)
+        _CACHE[key] = correct_predictions(model_from_bytes(baseline), x, y)
     return _CACHE[key]
 
 
@@ -93,6 +94,16 @@ def dataset_for(spec):
         data = load_dataset(spec["name"])
         _CACHE[key] = data.subset(train=spec["limit"]) if spec.get("limit") else data
     return _CACHE[key]
+
+
+def with_fidelity(data, fidelity: float):
+    """``data`` with ``fidelity`` of its training images (stratified, seed 0: the same images in every trial of a
+    search), at least one per class; its validation and test splits whole."""
+    if not 0.0 < fidelity <= 1.0:
+        raise ValueError(f"fidelity must be a fraction in (0, 1]. Received: fidelity={fidelity!r}")
+    if fidelity == 1.0:
+        return data
+    return data.subset(train=max(int(data.num_classes), round(len(data.y_train) * fidelity)))
 
 
 def should_stop(epoch: int, epochs: int, accuracy: float, target: float, recovery: dict) -> bool:
@@ -128,9 +139,26 @@ def run_job(job: dict, baseline: bytes, data_spec) -> dict:
     return record
 
 
-def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
-    from workbench import stages
+def measure_job(job: dict, tflite: bytes, baseline: bytes, data_spec) -> dict:
+    """A kept artifact (a confirmation run's, which the pick reuses as that seed's final run) measured on the
+    test split, as a final run measures its own. Never raises: {'state': 'complete', 'test': figures, 'seconds'}
+    or {'state': 'fail', 'error'}."""
+    started = time.perf_counter()
+    try:
+        from workbench.stages import measure_artifact
 
+        set_threads()
+        data = _checked_data(job, data_spec)
+        x, y = data.split("test")
+        figures = measure_artifact(tflite, baseline_correct(baseline, data, "test"), x, y, "test")
+        record = {"state": "complete", "test": figures}
+    except Exception as exc:  # the search goes on; the message is kept with the seed
+        record = {"state": "fail", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+    record["seconds"] = {"measure_test": time.perf_counter() - started}
+    return record
+
+
+def _checked_data(job: dict, data_spec):
     data = dataset_for(data_spec)
     expected = job.get("data")
     summary = data.summary()
@@ -139,6 +167,15 @@ def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
         raise RuntimeError(f"This worker loaded other data under the name {data.name!r}: "
                            f"{found}, not the client's {expected}. Give every "
                            "worker the same dataset files (Keras cache or Debian package), or pass a Dataset.")
+    return data
+
+
+def _run(job: dict, baseline: bytes, data_spec, record: dict) -> None:
+    from workbench import stages
+
+    data = _checked_data(job, data_spec)
+    data = with_fidelity(data, float(job.get("fidelity", 1.0)))
+    record["train_images"] = int(len(data.y_train))
     model = model_from_bytes(baseline)
     training = {"finetune": TrainConfig.from_config(job["finetune"]), "qat": TrainConfig.from_config(job["qat"])}
     run = stages.Run(data=data, model_name=job.get("model_name", model.name), micro=job.get("split") == "test",
@@ -200,12 +237,15 @@ def recovery_table(records: list[dict]) -> dict:
     return {**{r: float(v) for r, v in table.items()}, "finished": finished}
 
 
-def scan_layer(baseline: bytes, data_spec, layer: str, sparsities) -> list[dict]:
-    """The sensitivity of one layer (pruned alone, measured on validation), for the search's warm start."""
+def scan_layer(baseline: bytes, data_spec, layer: str, sparsities, images: int = 0) -> list[dict]:
+    """The sensitivity of one layer (pruned alone, measured on validation, or on ``images`` of it, stratified),
+    for the search's warm start."""
     from workbench.pruning.sensitivity import sensitivity_scan
 
     set_threads()
     data = dataset_for(data_spec)
+    if images:
+        data = data.subset(validation=images)
     frame = sensitivity_scan(model_from_bytes(baseline), (data.x_val, data.y_val), sparsities=sparsities,
                              layers=[layer])
     return frame.to_dict(orient="records")
