@@ -30,26 +30,27 @@ MAX_CRASHES = 6  # arenas at which TFLM may crash the child before the check giv
 PROBE_TIMEOUT = 180.0  # seconds for one child
 
 
-def _probe(data: bytes, images: np.ndarray, low: int, high: int, verified: bool, max_images: int):
-    """Run micro_probe.py once; returns (the JSON lines it printed, how it ended: None if it exited, else a text)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        (pathlib.Path(tmp) / "model.tflite").write_bytes(data)
-        np.save(pathlib.Path(tmp) / "images.npy", np.asarray(images, dtype=np.float32), allow_pickle=False)
-        # -I: not the script's folder on sys.path (workbench/export/tflite.py would shadow a module named tflite)
-        argv = [sys.executable, "-I", str(PROBE), tmp, str(low), str(high), "1" if verified else "0", str(ARENA_RESOLUTION),
-                str(max_images), str(MICRO_SECONDS)]
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
-            lines = [json.loads(line) for line in (exc.stdout or b"").decode(errors="replace").splitlines()
-                     if line.startswith("{")]
-            return lines, f"did not finish in {PROBE_TIMEOUT:.0f} s"
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+def _probe(folder: str, low: int, high: int, verified: bool, max_images: int):
+    """Run micro_probe.py once on ``folder`` (model.tflite, images.npy); returns (the JSON lines it printed, how it
+    ended: None if it exited, else a text)."""
+    # -I: not the script's folder on sys.path (workbench/export/tflite.py would shadow a module named tflite)
+    argv = [sys.executable, "-I", str(PROBE), folder, str(low), str(high), "1" if verified else "0",
+            str(ARENA_RESOLUTION), str(max_images), str(MICRO_SECONDS)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout or ""
+        return _lines(out.decode(errors="replace") if isinstance(out, bytes) else out), \
+            f"did not finish in {PROBE_TIMEOUT:.0f} s"
     if proc.returncode == 0:
-        return lines, None
+        return _lines(proc.stdout), None
     how = (f"crashed ({signal.Signals(-proc.returncode).name})" if proc.returncode < 0
            else f"exited with status {proc.returncode}: {' '.join(proc.stderr.split())[-300:]}")
-    return lines, how
+    return _lines(proc.stdout), how
+
+
+def _lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 def smallest_arena(data: bytes, images: np.ndarray, max_images: int = 0) -> dict:
@@ -57,9 +58,17 @@ def smallest_arena(data: bytes, images: np.ndarray, max_images: int = 0) -> dict
     model (at least 1 MB), in a child process; an arena at which TFLM crashed counts as too small, and the search
     goes on in a new child. Returns {'arena', 'predictions', 'seconds_per_image', 'crashes'} (predictions of the
     first ``max_images`` images, one at a time) or {'reason'} when it never runs."""
-    low, high, verified, crashes = 0, max(10 * len(data), 1 << 20), False, []
+    with tempfile.TemporaryDirectory() as folder:  # written once, for every child
+        (pathlib.Path(folder) / "model.tflite").write_bytes(data)
+        np.save(pathlib.Path(folder) / "images.npy", np.asarray(images[:max(1, max_images)], dtype=np.float32),
+                allow_pickle=False)
+        return _bisect(folder, max(10 * len(data), 1 << 20), max_images)
+
+
+def _bisect(folder: str, high: int, max_images: int) -> dict:
+    low, verified, crashes = 0, False, []
     for _ in range(MAX_CRASHES + 1):
-        lines, ended = _probe(data, images[:max(1, max_images)], low, high, verified, max_images)
+        lines, ended = _probe(folder, low, high, verified, max_images)
         trying = None
         for line in lines:
             if "trying" in line:

@@ -328,7 +328,8 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                   "space": space.get_config(), "storage": str(storage) if storage else "in memory",
                   "resumed": bool(resume and not new_study), "retried_after_resume": retried,
                   "sampler": "TPE (multivariate, seeded) with the budget as a constraint",
-                  "fidelity": fidelity, "start_from": len(recipes), "scan_images": scan_images, "confirmation_batch": per_batch,
+                  "fidelity": fidelity, "start_from": len(recipes), "scan_images": scan_images,
+                  "confirmation_batch": per_batch,
                   "confirmation_out_of_time": out_of_time,
                   "confirmation": verdicts if verdicts is not None else (
                       "off" if not confirm else "no fresh seeds (final_seeds other than seed)" if not fresh_seeds

@@ -176,7 +176,7 @@ class SearchSpace(_RoundTrip):
         prune = _config(PruneConfig, prune, "prune")
         quant = _config(QuantConfig, quant, "quant")
         finetune = _config(TrainConfig, finetune, "finetune")
-        if prune.target not in ("per_layer", "global") or (prune.target == "global" and prune.layer_sparsity):
+        if prune.target not in ("per_layer", "global"):  # PruneConfig refuses layer_sparsity without per_layer
             raise ConfigError("A search starts from per-layer sparsities: give target='per_layer' (or a uniform "
                               f"sparsity). Received: target={prune.target!r}")
         if prune.target == "global" and prune.sparsity > 0:
