@@ -366,3 +366,36 @@ def test_rows_whose_baselines_trained_under_the_earlier_rule_are_named():
     results = {"a": {**with_min, "runs": [new]}, "b": {**with_min, "runs": [new, old]},
                "c": {"spec": {"baseline": {"patience": 5}}, "runs": [old]}}  # no minimum: the rule did not change
     assert tables.earlier_rule_rows(results) == ["b"]
+
+
+def test_the_convergence_check_trains_looser_probes_and_compares_them_on_validation(trained_lenet, small_mnist):
+    convergence = _load("convergence")
+    spec = _load("rows").ROWS["lenet5-mnist"]
+    for bad, message in (({"x": {"batch_size": 64}}, "may set"), ({"x": {"patience": -1}}, "patience"), ({}, "map")):
+        with pytest.raises(wb.ConfigError, match=message):
+            convergence.probe_configs(spec, bad)
+    configs = convergence.probe_configs(spec, {"short": {"patience": 2, "epochs": 2}})
+    assert configs["short"] == {**spec["baseline"], "patience": 2, "epochs": 2}  # the row's rule, loosened
+
+    data = small_mnist.subset(train=1024)
+    figures = convergence.probe_one(spec, data, configs["short"], 0, trained_lenet)
+    from workbench.train import accuracy
+
+    # The gain is the probe's validation accuracy minus the reference's, on the same images.
+    gain = 100 * (figures["validation"] - accuracy(trained_lenet, data.x_val, data.y_val))
+    assert figures["gain_points"] == pytest.approx(gain, abs=1e-6) and figures["se_points"] > 0
+    assert 1 <= figures["epochs"] <= 2 and "patience 2" in figures["rule"]
+
+    def run(seed, gain, se):
+        return {"probe": "p", "seed": seed, "gain_points": gain, "se_points": se, "epochs": 9, "best_epoch": 6,
+                "validation": 0.8, "seconds": 1.0}
+
+    assert convergence.verdict([run(0, 0.3, 0.2), run(1, -0.5, 0.2)]) == {
+        "converged": True, "margin_se": 2.0, "largest_gain_points": 0.3, "largest_gain_probe": "p (seed 0)"}
+    short = convergence.verdict([run(0, 0.3, 0.2), run(1, 0.9, 0.3)])  # 3 standard errors better
+    assert not short["converged"] and short["largest_gain_probe"] == "p (seed 1)"
+    result = {"row": "r", "runs": [run(0, 0.9, 0.3)], "verdict": short,
+              "baselines": {"0": {"validation": 0.79, "epochs": 12, "best_epoch": 9}}}
+    text = "\n".join(convergence.convergence_lines([result]))
+    assert "| r | 0 | 79.00% after 12 (best 9) | p | 9 (6) | 80.00% | +0.90 ± 0.30 | 1 |" in text
+    assert "**not converged**" in text and convergence.convergence_lines([]) == []
