@@ -135,6 +135,8 @@ def test_the_pick_is_the_smallest_trial_within_the_budget(tiny_search):
     at = [v["trial"] for v in feasible].index(report.pick["trial"])
     assert feasible[at]["passed"] and all(not v["passed"] for v in feasible[:at])  # every smaller one failed
     assert report.settings["confirmation_batch"] == 2  # 2 workers, 1 fresh seed: 2 candidates at a time
+    # cheap runs in a 30-minute budget: room for more than two batches, at most the 5 that 9 candidates fill
+    assert report.settings["confirmation_reserved_batches"] in range(2, 6)
     assert len(feasible) <= at + 2 and all(v["seeds"] == [1] for v in feasible)
     assert feasible[at]["mean_loss_points"] + feasible[at]["se_points"] <= 3.0  # within the budget by an error
     assert 0 < feasible[at]["se_points"] < 3.0

@@ -231,6 +231,20 @@ def test_confirmation_batches_fill_the_workers_once():
     assert batch_size(slots=1, fresh_seeds=2) == 1 and batch_size(slots=4, fresh_seeds=0) == 4
 
 
+def test_the_budget_keeps_room_for_more_confirmation_batches_when_they_are_cheap():
+    from workbench.search.confirm import MAX_CANDIDATES, reserved_batches
+
+    # LeNet-5: a batch (one candidate, two seeds on two workers) takes about 70 s; a tenth of 60 minutes holds 5
+    assert reserved_batches(70.0, 3600.0, per_batch=1) == 5
+    # MobileNet: a batch of about 5 minutes in 105 minutes: the two batches always kept
+    assert reserved_batches(300.0, 105 * 60.0, per_batch=1) == 2
+    # never more batches than the candidates that can be confirmed
+    assert reserved_batches(1.0, 3600.0, per_batch=1) == MAX_CANDIDATES
+    assert reserved_batches(1.0, 3600.0, per_batch=4) == 3  # 9 candidates, 4 at a time
+    # no time budget, or nothing measured yet: the two batches
+    assert reserved_batches(70.0, None, 1) == reserved_batches(None, 3600.0, 1) == reserved_batches(0.0, 60.0, 1) == 2
+
+
 def test_a_trial_at_lower_fidelity_trains_on_a_stratified_share_and_keeps_validation_whole(mnist):
     from workbench.search.trial import with_fidelity
 

@@ -23,7 +23,6 @@ from workbench.stats import resolution
 SAFE_START = 0.5  # points per layer (scan, no retraining), 8-bit: the first trial, a pick that almost surely keeps the budget
 BRACKET_BITS = 4  # weight bits of the bracketing trials (workbench.search.bracket)
 SCAN_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99)
-RESERVED_BATCHES = 2  # confirmation batches the time budget keeps room for (more run only if they fit)
 
 
 def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int | None = 30,
@@ -43,9 +42,9 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
         max_loss: the validation accuracy loss allowed against the baseline, in percentage points.
         trials, minutes: the budget (either or both). ``minutes`` is the whole call's (the baseline's training
             and the sensitivity scan count): no trial starts once the running trials, the confirmation runs of
-            the current candidates (up to two batches, each run as long as its candidate's own trial) and the
-            pick's final seeds would no longer fit (``engine.planned_tail_seconds``); a further confirmation
-            batch runs only if it still fits.
+            the current candidates (``confirm.reserved_batches``: two batches, or more while they take at most a
+            tenth of the budget; each run as long as its candidate's own trial) and the pick's final seeds would
+            no longer fit (``engine.planned_tail_seconds``); a further confirmation batch runs only if it fits.
         workers: Dask worker processes of the embedded LocalCluster (default: one per core).
         scheduler: an existing Dask scheduler's address (default ``$DASK_SCHEDULER_ADDRESS``); trusted
             clusters only (Dask runs pickled tasks).
@@ -236,16 +235,23 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             return {n: engine.full_fidelity_seconds(r.get("seconds") or {}, fidelity if full else 1.0)
                     for n, r in records.items() if r.get("state") == "complete"}
 
+        def reserved(full: dict) -> int:
+            """Confirmation batches to keep room for, a batch timed as ``per_batch`` typical full runs per seed."""
+            typical = engine.typical_seconds(full.values()) or 0.0
+            return confirming.reserved_batches(
+                engine.makespan([typical] * (per_batch * len(fresh_seeds)), slots), minutes and minutes * 60.0,
+                per_batch)
+
         def tail(batch: list | None = None, inflight: bool = True) -> float:
             """The time after the last trial starts: the runs to come are those of the candidates (``batch``, or
-            the current front's first RESERVED_BATCHES batches), each as long as its own search trial on all the
+            the current front's first ``reserved`` batches), each as long as its own search trial on all the
             training images; with no candidate yet, one candidate as long as a typical trial."""
             seconds, full = took(), took(full=True)
             if not seconds:
                 return 0.0  # nothing measured yet
             if batch is None:
                 front = reports.pareto_front(reports.trials_frame(study, base_val, max_loss))
-                batch = confirming.candidates(front, max_loss)[:per_batch * RESERVED_BATCHES]
+                batch = confirming.candidates(front, max_loss)[:per_batch * reserved(full)]
             known = [full[n] for n in batch if full.get(n)] or [engine.typical_seconds(full.values()) or 0.0]
             return engine.planned_tail_seconds(seconds.values(), slots, [d for d in known for _ in fresh_seeds],
                                                [max(known[:per_batch])] * len(fresh_finals), inflight)
@@ -266,9 +272,10 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
             t0 = time.perf_counter()
             verdicts = []
             order = confirming.candidates(front, max_loss)
+            kept_room = per_batch * reserved(took(full=True))
             for start in range(0, len(order), per_batch):
                 batch = order[start:start + per_batch]
-                if start >= per_batch * RESERVED_BATCHES and budget_end is not None and (
+                if start >= kept_room and budget_end is not None and (
                         time.monotonic() + tail(batch, inflight=False) > budget_end):
                     out_of_time = True  # the time budget has no room for another batch and the final seeds
                     break
@@ -329,7 +336,7 @@ def search(model="lenet5", dataset="mnist", max_loss: float = 0.3, trials: int |
                   "resumed": bool(resume and not new_study), "retried_after_resume": retried,
                   "sampler": "TPE (multivariate, seeded) with the budget as a constraint",
                   "fidelity": fidelity, "start_from": len(recipes), "scan_images": scan_images,
-                  "confirmation_batch": per_batch,
+                  "confirmation_batch": per_batch, "confirmation_reserved_batches": reserved(took(full=True)),
                   "confirmation_out_of_time": out_of_time,
                   "confirmation": verdicts if verdicts is not None else (
                       "off" if not confirm else "no fresh seeds (final_seeds other than seed)" if not fresh_seeds

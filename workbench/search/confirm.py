@@ -27,6 +27,8 @@ from workbench.search.budget import HEADROOM, with_headroom
 from workbench.search.report import within_budget_by_size
 
 MAX_CANDIDATES = 9  # then the search gives up confirming and says so
+MIN_RESERVED_BATCHES = 2  # confirmation batches the time budget always keeps room for
+RESERVE_SHARE = 0.1  # more batches are reserved while together they take at most this share of the time budget
 
 
 def batch_size(slots: int, fresh_seeds: int) -> int:
@@ -35,6 +37,19 @@ def batch_size(slots: int, fresh_seeds: int) -> int:
     the smallest candidate alone (1 round) ends the confirmation whenever it passes, and the time budget reserved
     two such batches (12 runs) however long a run was; a MobileNet run takes about 16 minutes there."""
     return max(1, int(slots) // max(1, int(fresh_seeds)))
+
+
+def reserved_batches(batch_seconds: float | None, budget_seconds: float | None, per_batch: int) -> int:
+    """Confirmation batches the time budget keeps room for: MIN_RESERVED_BATCHES, and more while they take at most
+    RESERVE_SHARE of the budget (at most the batches MAX_CANDIDATES fill). ``batch_seconds`` is one batch's wall
+    time. Until 2026-12-02 always 2: auto-lenet5-mnist (a batch is about a minute) confirmed two candidates in its
+    60 minutes, both fell short on fresh seeds, and the run ended with no pick, where six minutes held five
+    batches (bench/results/auto-runs/auto-lenet5-mnist-62a1f80.json). A MobileNet batch of about 5 minutes still
+    gets 2 of a 105-minute budget."""
+    most = max(MIN_RESERVED_BATCHES, -(-MAX_CANDIDATES // max(1, int(per_batch))))
+    if not batch_seconds or not budget_seconds or batch_seconds <= 0:
+        return MIN_RESERVED_BATCHES
+    return int(min(most, max(MIN_RESERVED_BATCHES, RESERVE_SHARE * budget_seconds // batch_seconds)))
 
 
 def candidates(front: pd.DataFrame, max_loss: float | None = None) -> list[int]:
