@@ -55,7 +55,7 @@ def verdict(runs: list[dict]) -> dict:
     worst = max(gains, key=lambda g: g[0])[1] if gains else None
     return {"converged": all(g <= MARGIN_SE for g, _ in gains), "margin_se": MARGIN_SE,
             "largest_gain_points": worst["gain_points"] if worst else None,
-            "largest_gain_probe": f"{worst['probe']} (seed {worst['seed']})" if worst else None}
+            "largest_gain_probe": worst["probe"] if worst else None, "largest_gain_seed": worst["seed"] if worst else None}
 
 
 def probe_one(spec: dict, data, settings: dict, seed: int, reference) -> dict:
@@ -139,10 +139,12 @@ def convergence_lines(measured: list[dict]) -> list[str]:
                          f"(best {base['best_epoch']}) | {run['probe']} | {run['epochs']} ({run['best_epoch']}) | "
                          f"{run['validation']:.2%} | {run['gain_points']:+.2f} ± {run['se_points']:.2f} | "
                          f"{run['seconds']:.0f} |")
-        v = result["verdict"]
-        lines += ["", f"- **{result['row']}**: " + (
-            "converged" if v["converged"] else "**not converged**") + f": the largest gain is "
-            f"{v['largest_gain_points']:+.2f} points ({v['largest_gain_probe']}).", ""]
+    lines.append("")
+    for result in measured:
+        v = verdict(result["runs"])  # from the runs, so the rule is the one above
+        lines.append(f"- **{result['row']}**: " + ("converged" if v["converged"] else "**not converged**")
+                     + f"; the largest gain is {v['largest_gain_points']:+.2f} points, {v['largest_gain_probe']} on "
+                     f"seed {v['largest_gain_seed']}.")
     return lines
 
 

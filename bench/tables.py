@@ -100,7 +100,19 @@ def results_table(results: dict) -> list[str]:
         lines += ["", f"Baselines of {', '.join(earlier)} trained under the earlier rule, in which the learning rate "
                       "could drop from the first epoch, before the row's minimum epochs (since 2026-12-01 it waits for "
                       "them, as early stopping does): those baselines may be unconverged. Re-runs pending."]
+    changed = changed_baseline_rows(results)
+    if changed:
+        lines += ["", "Baselines of " + ", ".join(f"{name} ({json.dumps(was)})" for name, was in changed.items())
+                  + " trained under an earlier rule than bench/rows.py now sets for them (see \"Have the baselines "
+                  "converged?\" below): their Δ is against a baseline that was short of converged. Re-runs pending."]
     return lines
+
+
+def changed_baseline_rows(results: dict) -> dict:
+    """Rows whose result trained its baselines under other settings than bench/rows.py now gives the row: name ->
+    the settings it ran with."""
+    return {name: r["spec"]["baseline"] for name, r in results.items()
+            if name in ROWS and r.get("spec", {}).get("baseline") not in (None, ROWS[name]["baseline"])}
 
 
 def earlier_rule_rows(results: dict) -> list[str]:
