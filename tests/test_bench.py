@@ -218,6 +218,13 @@ def test_auto_rows_say_how_long_they_took_and_how_fine_their_validation_is():
     line = search_tables.auto_lines({"auto-lenet5-mnist": row}, {})[2]
     assert "took 55 + baseline 17 min, trained once (cached), 2 workers" in line
     assert "no trial within the budget (baseline's SE ±0.37 on 800 images) | – | –" in line
+    now = _load("search_rows").AUTO_ROWS["auto-lenet5-mnist"]["baseline"]
+    assert "earlier rule" not in "\n".join(search_tables.auto_lines({"auto-lenet5-mnist": row}, {}))
+    row["spec"] = {**spec, "baseline": now}  # as bench/search_rows.py sets it: not named
+    assert "earlier rule" not in "\n".join(search_tables.auto_lines({"auto-lenet5-mnist": row}, {}))
+    row["spec"] = {**spec, "baseline": {**now, "patience": 1}}
+    text = "\n".join(search_tables.auto_lines({"auto-lenet5-mnist": row}, {}))
+    assert "baselines of auto-lenet5-mnist ({" in text and "earlier rule than bench/search_rows.py" in text
 
 
 def test_seeds_run_in_separate_processes_merge_into_one_row():
