@@ -118,6 +118,23 @@ def main(argv=None) -> dict:
     return result
 
 
+def changed_baselines(results: dict, specs: dict) -> dict:
+    """Results whose baselines trained under other settings than ``specs`` (bench/rows.py's or search_rows.py's rows)
+    now give them: name -> the settings they ran with."""
+    return {name: r["spec"]["baseline"] for name, r in results.items()
+            if name in specs and r.get("spec", {}).get("baseline") not in (None, specs[name]["baseline"])}
+
+
+def changed_baselines_line(changed: dict, lead: str, where: str, what: str) -> list[str]:
+    """RESULTS.md's warning for ``changed`` (empty: none): ``lead`` the rows, ``where`` their rule's file and how to
+    find the convergence section, ``what`` was measured against the earlier baseline."""
+    if not changed:
+        return []
+    return ["", lead + ", ".join(f"{name} ({json.dumps(was)})" for name, was in changed.items())
+            + f" trained under an earlier rule than {where}: {what} against a baseline"
+            " short of converged. Re-runs pending."]
+
+
 def load_convergence(folder: pathlib.Path = CONVERGENCE) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+from convergence import changed_baselines, changed_baselines_line
 from search_rows import AUTO_ROWS
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -47,14 +48,9 @@ def auto_lines(auto: dict, hand: dict) -> list[str]:
             pick_text = f"no trial within the budget{noise_text} | – | –"
         lines.append(f"| {name} | {budget}, {s['settings']['workers']} workers | {c['complete']} / {c['pruned']} / "
                      f"{c['fail']} | {r['trials_per_hour']:.0f} | {pick_text} | {other_text} | {goal} |")
-    changed = {name: r["spec"]["baseline"] for name, r in auto.items()
-               if name in AUTO_ROWS and r["spec"].get("baseline") not in (None, AUTO_ROWS[name]["baseline"])}
-    if changed:
-        lines += ["", "The shared baselines of " + ", ".join(f"{name} ({json.dumps(was)})" for name, was in changed.items())
-                  + " trained under an earlier rule than bench/search_rows.py now sets for them (see \"Have the "
-                  "baselines converged?\"): their searches measured losses against a baseline short of converged. "
-                  "Re-runs pending."]
-    return lines
+    return lines + changed_baselines_line(
+        changed_baselines(auto, AUTO_ROWS), "The shared baselines of ", 'bench/search_rows.py now sets for them (see '
+        '"Have the baselines converged?")', "their searches measured losses")
 
 
 def pick_lines(auto: dict) -> list[str]:
