@@ -18,23 +18,26 @@ def test_trials_stop_starting_once_the_deadline_function_says_the_tail_no_longer
 
     study, _ = engine.open_study(None, "deadline", seed=0, resume=False)
     pool = concurrent.futures.ThreadPoolExecutor(1)
-    finished, asked = [], []
-    end = time.monotonic() + 60.0
+    finished, asked, tails = [], [], []
 
-    def deadline():  # each finished trial "measured" 15 s: the tail is 1.25 * 15 * (1 + 1) per round
+    # Each finished trial "measured" 150 s, so the tail is 1.25 * 150 * (1 + 1) = 375 s; the budget left shrinks
+    # by 100 s per finished trial. The limit is set from the clock at each call (a search's deadline is fixed, but
+    # here the machine's speed must not decide how many trials fit): only the tail's arithmetic does.
+    def deadline():
         asked.append(len(finished))
-        return end - engine.tail_seconds([15.0] * len(finished), slots=1, runs=1) - 10.0 * len(finished)
+        tails.append(engine.tail_seconds([150.0] * len(finished), slots=1, runs=1))
+        return time.monotonic() + 600.0 - tails[-1] - 100.0 * len(finished)
 
     def submit(trial):
         trial.suggest_float("x", 0, 1)
-        return pool.submit(lambda: {"state": "complete", "values": [100, 0.9], "seconds": {"total": 15.0}})
+        return pool.submit(lambda: {"state": "complete", "values": [100, 0.9], "seconds": {"total": 150.0}})
 
     outcome = engine.run_trials(study, submit, None, deadline, 1, 0.9, 1.0,
                                 on_record=lambda n, rec: finished.append(n))
     pool.shutdown()
-    # after k finished trials the start limit is end - 37.5 - 10k (k >= 1): k = 3 leaves -7.5 s, so 3 trials ran
+    # after k >= 1 finished trials the limit is now + 600 - 375 - 100k: 125 s, 25 s, then -75 s, so 3 trials ran
     assert outcome == {"stopped": False, "timed_out": True} and len(study.trials) == 3 == len(finished)
-    assert asked[-1] == 3
+    assert asked[-1] == 3 and tails[1:] == pytest.approx([375.0] * (len(tails) - 1))
 
 
 class _Stuck:
